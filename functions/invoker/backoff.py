@@ -1,0 +1,23 @@
+"""Exponential backoff with full jitter, driven by how often SQS has delivered the message."""
+
+from __future__ import annotations
+
+import math
+import random
+
+
+def backoff_ceiling(receive_count: int, base_seconds: int, max_seconds: int) -> int:
+    """The upper bound of the delay after the `receive_count`-th delivery failed."""
+    attempt = max(receive_count, 1)
+    # 2**k overflows nothing in Python, but bound the exponent so the float stays finite.
+    return int(min(max_seconds, base_seconds * 2 ** min(attempt - 1, 32)))
+
+
+def backoff_seconds(
+    receive_count: int, base_seconds: int, max_seconds: int, rng: random.Random | None = None
+) -> int:
+    """Full jitter (uniform in [0, ceiling]) spreads the retries of a burst over the whole window, so
+    messages throttled together do not come back together. Whole seconds: SQS visibility is an integer."""
+    ceiling = backoff_ceiling(receive_count, base_seconds, max_seconds)
+    draw = (rng or random).uniform(0, ceiling)
+    return min(ceiling, math.ceil(draw))

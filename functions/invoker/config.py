@@ -1,0 +1,172 @@
+"""Function configuration: read from the environment once, at cold start, and validated."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+# Endpoint names: 1-63 characters, alphanumerics and hyphens, no leading/trailing hyphen.
+_ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+_QUEUE_URL = re.compile(r"^https?://[^/\s]+(/[^/\s]+)?/[^/\s]+/[A-Za-z0-9_-]{1,80}(\.fifo)?$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_S3_PREFIX = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/(\S*/)?$")
+
+# SQS visibility timeout ceiling: the longest a message can be kept away from the queue.
+MAX_VISIBILITY_SECONDS = 43_200
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names it."""
+
+
+class ResultsMode(StrEnum):
+    DELIVER = "deliver"
+    DISCARD = "discard"
+
+
+class MessageFormat(StrEnum):
+    ENVELOPE = "envelope"
+    RAW = "raw"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    endpoint_name: str
+    dead_letter_queue_url: str
+    results_queue_url: str | None
+    results_bucket: str | None
+    results_prefix: str
+    results_mode: ResultsMode
+    max_receive_count: int
+    retry_base_seconds: int
+    retry_max_seconds: int
+    max_concurrency: int
+    message_format: MessageFormat
+    payload_s3_prefix: str | None
+    read_timeout_seconds: int
+    deadline_margin_seconds: int
+    log_payloads: bool
+    enable_tracing: bool
+
+    @property
+    def deadline_seconds(self) -> int:
+        """No invocation starts with less than this much of the Lambda's time left."""
+        return self.read_timeout_seconds + self.deadline_margin_seconds
+
+
+def load_config(env: Mapping[str, str] | None = None) -> Config:
+    env = os.environ if env is None else env
+    reader = _Reader(env)
+    endpoint_name = reader.required(
+        "ENDPOINT_NAME", _ENDPOINT_NAME, "an endpoint name (1-63 of a-z A-Z 0-9 -)"
+    )
+    dlq = reader.required("DEAD_LETTER_QUEUE_URL", _QUEUE_URL, "an SQS queue URL")
+    results_queue = reader.optional("RESULTS_QUEUE_URL", _QUEUE_URL, "an SQS queue URL")
+    results_bucket = reader.optional("RESULTS_BUCKET", _BUCKET, "an S3 bucket name")
+    results_mode = reader.choice("RESULTS_MODE", ResultsMode, ResultsMode.DELIVER)
+    if results_mode is ResultsMode.DELIVER and not (results_queue or results_bucket):
+        raise ConfigError(
+            "RESULTS_QUEUE_URL or RESULTS_BUCKET must be set (or RESULTS_MODE=discard to drop results on purpose)"
+        )
+    retry_base = reader.integer("RETRY_BASE_SECONDS", 2, 0, MAX_VISIBILITY_SECONDS)
+    retry_max = reader.integer("RETRY_MAX_SECONDS", 900, 0, MAX_VISIBILITY_SECONDS)
+    if retry_max < retry_base:
+        raise ConfigError(
+            f"RETRY_MAX_SECONDS ({retry_max}) must not be below RETRY_BASE_SECONDS ({retry_base})"
+        )
+    prefix = env.get("RESULTS_PREFIX", "results/")
+    if prefix.startswith("/") or len(prefix) > 512:
+        raise ConfigError(
+            f"RESULTS_PREFIX={prefix!r} must be a relative S3 key prefix of at most 512 characters"
+        )
+    return Config(
+        endpoint_name=endpoint_name,
+        dead_letter_queue_url=dlq,
+        results_queue_url=results_queue,
+        results_bucket=results_bucket,
+        results_prefix=prefix,
+        results_mode=results_mode,
+        max_receive_count=reader.required_integer("MAX_RECEIVE_COUNT", 1, 1000),
+        retry_base_seconds=retry_base,
+        retry_max_seconds=retry_max,
+        max_concurrency=reader.integer("MAX_CONCURRENCY", 16, 1, 256),
+        message_format=reader.choice("MESSAGE_FORMAT", MessageFormat, MessageFormat.ENVELOPE),
+        payload_s3_prefix=reader.optional(
+            "PAYLOAD_S3_PREFIX", _S3_PREFIX, "an s3://bucket/prefix/ URI ending in /"
+        ),
+        read_timeout_seconds=reader.integer("READ_TIMEOUT_SECONDS", 70, 1, 900),
+        deadline_margin_seconds=reader.integer("DEADLINE_MARGIN_SECONDS", 5, 0, 300),
+        log_payloads=reader.boolean("LOG_PAYLOADS"),
+        enable_tracing=reader.boolean("ENABLE_TRACING"),
+    )
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def _get(self, name: str) -> str | None:
+        value = self._env.get(name)
+        if value is None or value.strip() == "":
+            return None
+        return value.strip()
+
+    def required(self, name: str, pattern: re.Pattern[str], what: str) -> str:
+        value = self._get(name)
+        if value is None:
+            raise ConfigError(f"{name} is required ({what})")
+        return self._match(name, value, pattern, what)
+
+    def optional(self, name: str, pattern: re.Pattern[str], what: str) -> str | None:
+        value = self._get(name)
+        return None if value is None else self._match(name, value, pattern, what)
+
+    @staticmethod
+    def _match(name: str, value: str, pattern: re.Pattern[str], what: str) -> str:
+        if not pattern.match(value):
+            raise ConfigError(f"{name}={value!r} is not {what}")
+        return value
+
+    def required_integer(self, name: str, low: int, high: int) -> int:
+        if self._get(name) is None:
+            raise ConfigError(f"{name} is required (an integer {low}-{high})")
+        return self.integer(name, 0, low, high)
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self._get(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not an integer") from None
+        if not low <= value <= high:
+            raise ConfigError(f"{name}={value} is out of range ({low}-{high})")
+        return value
+
+    def boolean(self, name: str) -> bool:
+        raw = self._get(name)
+        if raw is None:
+            return False
+        lowered = raw.lower()
+        if lowered in {"true", "1", "yes"}:
+            return True
+        if lowered in {"false", "0", "no"}:
+            return False
+        raise ConfigError(f"{name}={raw!r} is not a boolean (true or false)")
+
+    def choice[E: StrEnum](self, name: str, enum: type[E], default: E) -> E:
+        raw = self._get(name)
+        if raw is None:
+            return default
+        try:
+            return enum(raw.lower())
+        except ValueError:
+            allowed = ", ".join(member.value for member in enum)
+            raise ConfigError(f"{name}={raw!r} is not one of: {allowed}") from None

@@ -1,0 +1,108 @@
+"""Lambda entry point: `invoker.handler.lambda_handler`. Everything here runs once per cold start,
+except `lambda_handler` and `record_handler`; the decisions live in the modules it wires together."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.utilities.batch import process_partial_response
+from botocore.config import Config as BotoConfig
+
+from invoker.concurrency import AdaptiveLimiter
+from invoker.config import load_config
+from invoker.invoker import Invoker
+from invoker.observability import emit_batch_metrics
+from invoker.processor import ConcurrentSqsProcessor
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_s3 import S3Client
+
+    from invoker.invoker import BatchState
+
+config = load_config()  # a bad setting fails the cold start, naming the variable
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "invoker")
+logger = Logger()
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "SqsSageMakerInvoker")
+metrics.set_default_dimensions(endpoint=config.endpoint_name)
+
+# The queue is the retry mechanism: one SDK attempt, whatever botocore's default retry mode is in the
+# runtime's version (legacy would retry ModelNotReady 429 five times, standard not at all). Transient
+# errors get a short, deadline-aware re-attempt in invoker.invoker instead. Containers must answer
+# within 60 s, so a 70 s read timeout only fires when the service itself hangs.
+runtime_client = boto3.client(
+    "sagemaker-runtime",
+    config=BotoConfig(
+        read_timeout=config.read_timeout_seconds,
+        connect_timeout=5,
+        retries={"mode": "standard", "total_max_attempts": 1},
+        # A pool smaller than the number of threads makes urllib3 discard connections.
+        max_pool_connections=config.max_concurrency + 2,
+    ),
+)
+sqs_client = boto3.client(
+    "sqs",
+    config=BotoConfig(
+        retries={"mode": "standard", "total_max_attempts": 3}, max_pool_connections=config.max_concurrency + 2
+    ),
+)
+_s3_client: S3Client | None = None
+
+
+def s3_client() -> S3Client:
+    global _s3_client  # noqa: PLW0603 - created on first use, then kept for warm invocations
+    if _s3_client is None:
+        _s3_client = boto3.client("s3", config=BotoConfig(max_pool_connections=config.max_concurrency + 2))
+    return _s3_client
+
+
+limiter = AdaptiveLimiter(config.max_concurrency)
+invoker = Invoker(
+    config, runtime=runtime_client, sqs=sqs_client, s3=s3_client, limiter=limiter, logger=logger
+)
+
+
+def _batch_done(batch: BatchState, batch_size: int) -> None:
+    emit_batch_metrics(metrics, batch, batch_size, limiter.limit)
+    logger.info(
+        "batch done",
+        extra={
+            "batch_size": batch_size,
+            "succeeded": batch.succeeded,
+            "retried": dict(batch.retried),
+            "dead_lettered": dict(batch.dead_lettered),
+            "invocations": batch.invocations,
+            "concurrency_limit": limiter.limit,
+        },
+    )
+
+
+processor = ConcurrentSqsProcessor(invoker, sqs_client, on_batch_done=_batch_done, logger=logger)
+
+
+def record_handler(record: SQSRecord) -> dict[str, Any]:
+    return invoker.handle(record)
+
+
+def _traced[F: Callable[..., Any]](handler: F) -> F:
+    if not config.enable_tracing:
+        return handler
+    # Imported only when asked for: aws_xray_sdk costs cold-start time that most routes do not need.
+    from aws_lambda_powertools import Tracer  # noqa: PLC0415
+
+    return Tracer().capture_lambda_handler(handler)  # type: ignore[return-value]
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@_traced
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

@@ -1,0 +1,136 @@
+"""The error taxonomy: every InvokeEndpoint outcome maps, in one table, to one disposition and reason."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError, ParamValidationError
+
+
+class Disposition(StrEnum):
+    DELIVER = "deliver"
+    RETRY = "retry"
+    DEAD_LETTER = "dead_letter"
+
+
+class Reason(StrEnum):
+    # retry later
+    MODEL_NOT_READY = "model_not_ready"
+    THROTTLED = "throttled"
+    SERVICE_UNAVAILABLE = "service_unavailable"
+    INTERNAL_FAILURE = "internal_failure"
+    INTERNAL_DEPENDENCY = "internal_dependency"
+    TRANSPORT_ERROR = "transport_error"
+    UNEXPECTED_ERROR = "unexpected_error"
+    DEADLINE = "deadline"
+    FIFO_GROUP_BLOCKED = "fifo_group_blocked"
+    RESULT_DELIVERY_FAILED = "result_delivery_failed"
+    DEAD_LETTER_FAILED = "dead_letter_failed"
+    # dead-letter now
+    MODEL_ERROR = "model_error"
+    VALIDATION_ERROR = "validation_error"
+    INVALID_MESSAGE = "invalid_message"
+    RESULT_TOO_LARGE = "result_too_large"
+    RETRIES_EXHAUSTED = "retries_exhausted"
+
+
+RETRY = Disposition.RETRY
+DEAD_LETTER = Disposition.DEAD_LETTER
+
+# The table. Keys are the service's error codes (`Error.Code`, which for modelled errors is the shape
+# name): matched by code, never by message. ThrottlingException is not in the service model; it
+# arrives as HTTP 400 with that code, so it would look like a ValidationError if matched by status.
+ERROR_CODES: dict[str, tuple[Disposition, Reason]] = {
+    "ModelNotReadyException": (RETRY, Reason.MODEL_NOT_READY),  # 429
+    "ThrottlingException": (RETRY, Reason.THROTTLED),  # 400
+    "ServiceUnavailable": (RETRY, Reason.SERVICE_UNAVAILABLE),  # 503
+    "InternalFailure": (RETRY, Reason.INTERNAL_FAILURE),  # 500
+    "InternalDependencyException": (RETRY, Reason.INTERNAL_DEPENDENCY),  # 530
+    "ModelError": (DEAD_LETTER, Reason.MODEL_ERROR),  # 424: the model itself failed; never re-invoked
+    "ValidationError": (DEAD_LETTER, Reason.VALIDATION_ERROR),  # 400, also "endpoint not found"
+}
+
+# Codes outside the table (AccessDenied, expired or unrecognised credentials, a code a future service
+# version adds) are configuration or service trouble, not a verdict on the message: retry them, so
+# that after exhaustion they reach the DLQ with the last reason rather than being dropped early.
+UNKNOWN_CODE = (RETRY, Reason.UNEXPECTED_ERROR)
+
+# Transient failures that are worth another attempt inside the same batch (deadline permitting)
+# before the message goes back to the queue: the SDK itself is pinned to one attempt.
+REATTEMPT_IN_BATCH: dict[Reason, int] = {
+    Reason.THROTTLED: 4,
+    Reason.SERVICE_UNAVAILABLE: 1,
+    Reason.INTERNAL_FAILURE: 1,
+    Reason.TRANSPORT_ERROR: 1,
+}
+
+
+class InvocationError(Exception):
+    """A non-successful outcome of one message, with the data an operator needs."""
+
+    def __init__(
+        self,
+        reason: Reason,
+        message: str,
+        *,
+        disposition: Disposition,
+        error_code: str | None = None,
+        http_status: int | None = None,
+        original_status_code: int | None = None,
+        original_message: str | None = None,
+        log_stream_arn: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.disposition = disposition
+        self.error_code = error_code
+        self.http_status = http_status
+        self.original_status_code = original_status_code
+        self.original_message = original_message
+        self.log_stream_arn = log_stream_arn
+
+
+class InvalidMessage(InvocationError):
+    def __init__(self, message: str) -> None:
+        super().__init__(Reason.INVALID_MESSAGE, message, disposition=DEAD_LETTER)
+
+
+class RetryLater(InvocationError):
+    def __init__(self, reason: Reason, message: str) -> None:
+        super().__init__(reason, message, disposition=RETRY)
+
+
+def classify(exc: BaseException) -> InvocationError:
+    """Map an exception raised by `invoke_endpoint` to its disposition, keeping the service's data."""
+    if isinstance(exc, InvocationError):
+        return exc
+    if isinstance(exc, ClientError):
+        return _from_client_error(exc)
+    if isinstance(exc, ParamValidationError):
+        # botocore refused to send it (a member too long, a wrong type): the message is at fault.
+        return InvalidMessage(str(exc))
+    if isinstance(exc, ConnectionError | HTTPClientError):
+        # Connect/read timeouts, refused or reset connections.
+        return RetryLater(Reason.TRANSPORT_ERROR, f"{type(exc).__name__}: {exc}")
+    return RetryLater(Reason.UNEXPECTED_ERROR, f"{type(exc).__name__}: {exc}")
+
+
+def _from_client_error(exc: ClientError) -> InvocationError:
+    response: dict[str, Any] = dict(exc.response)
+    error = response.get("Error", {})
+    code = str(error.get("Code", ""))
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    disposition, reason = ERROR_CODES.get(code, UNKNOWN_CODE)
+    original = response.get("OriginalStatusCode")
+    return InvocationError(
+        reason,
+        str(error.get("Message", "")) or code,
+        disposition=disposition,
+        error_code=code,
+        http_status=int(status) if status is not None else None,
+        original_status_code=int(original) if original is not None else None,
+        original_message=response.get("OriginalMessage"),
+        log_stream_arn=response.get("LogStreamArn"),
+    )

@@ -1,0 +1,113 @@
+"""SendMessageBatch with group commit: concurrent senders share one API call without waiting for a timer."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef, SendMessageBatchRequestEntryTypeDef
+
+# SendMessageBatch: at most 10 entries, and the sum of the entries' sizes at most 1 MiB.
+MAX_BATCH_ENTRIES = 10
+MAX_BATCH_BYTES = 1_048_576
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    body: str
+    attributes: dict[str, MessageAttributeValueTypeDef] | None = None
+    group_id: str | None = None
+    deduplication_id: str | None = None
+
+    def size(self) -> int:
+        """Bytes SQS counts towards the message size: the body plus each attribute's name, type and value."""
+        total = len(self.body.encode())
+        for name, attribute in (self.attributes or {}).items():
+            value = attribute.get("StringValue")
+            data = value.encode() if isinstance(value, str) else attribute.get("BinaryValue", b"")
+            total += (
+                len(name) + len(attribute["DataType"]) + (len(data) if isinstance(data, bytes | str) else 0)
+            )
+        return total
+
+
+class SendFailed(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+class SqsBatchSender:
+    """Each `send` blocks until its message is written (or raises `SendFailed`).
+
+    The first caller that finds no send in progress becomes the leader and sends what is queued, up to
+    10 at a time, until the queue is empty; callers that arrive meanwhile just wait for their future.
+    Under load the batches fill up by themselves; a lone message is sent at once."""
+
+    def __init__(self, sqs: SQSClient, queue_url: str) -> None:
+        self._sqs = sqs
+        self.queue_url = queue_url
+        self._pending: deque[tuple[OutgoingMessage, Future[None]]] = deque()
+        self._lock = threading.Lock()
+        self._leader_active = False
+
+    def send(self, message: OutgoingMessage) -> None:
+        future: Future[None] = Future()
+        with self._lock:
+            self._pending.append((message, future))
+            lead = not self._leader_active
+            if lead:
+                self._leader_active = True
+        if lead:
+            self._drain()
+        future.result()
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                batch = self._take_batch()
+                if not batch:
+                    self._leader_active = False
+                    return
+            self._send_batch(batch)
+
+    def _take_batch(self) -> list[tuple[OutgoingMessage, Future[None]]]:
+        batch: list[tuple[OutgoingMessage, Future[None]]] = []
+        size = 0
+        while self._pending and len(batch) < MAX_BATCH_ENTRIES:
+            message_size = self._pending[0][0].size()
+            if batch and size + message_size > MAX_BATCH_BYTES:
+                break
+            batch.append(self._pending.popleft())
+            size += message_size
+        return batch
+
+    def _send_batch(self, batch: list[tuple[OutgoingMessage, Future[None]]]) -> None:
+        entries: list[SendMessageBatchRequestEntryTypeDef] = []
+        for index, (message, _) in enumerate(batch):
+            entry: SendMessageBatchRequestEntryTypeDef = {"Id": str(index), "MessageBody": message.body}
+            if message.attributes:
+                entry["MessageAttributes"] = message.attributes
+            if message.group_id is not None:
+                entry["MessageGroupId"] = message.group_id
+            if message.deduplication_id is not None:
+                entry["MessageDeduplicationId"] = message.deduplication_id
+            entries.append(entry)
+        try:
+            response: Any = self._sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+        except Exception as exc:  # any failure of the call fails every entry; the callers retry them
+            for _, future in batch:
+                future.set_exception(SendFailed(type(exc).__name__, str(exc)))
+            return
+        failed = {item["Id"]: item for item in response.get("Failed", [])}
+        for index, (_, future) in enumerate(batch):
+            failure = failed.get(str(index))
+            if failure is None:
+                future.set_result(None)
+            else:
+                future.set_exception(SendFailed(failure.get("Code", "Failed"), failure.get("Message", "")))
