@@ -130,7 +130,7 @@ def test_model_error_is_dead_lettered_with_its_data_and_never_reinvoked() -> Non
     harness = Harness(
         raises("ModelError", OriginalStatusCode=500, OriginalMessage="oops", LogStreamArn=arn),
     )
-    body = '{"bodyText": "x",   "requestId": "r-42"}'  # odd spacing: must survive byte for byte
+    body = ' {"bodyText": "x",   "requestId": "r-42"}\n'  # odd spacing: must survive byte for byte
     record = sqs_record(body, receive_count=2, message_attributes={"tenant": string_attribute("acme")})
     # WHEN processed
     failures = harness.run(record)
@@ -359,6 +359,20 @@ def test_throttling_cuts_the_concurrency_limit_and_it_persists_across_batches() 
     harness.run(*[sqs_record({"bodyText": str(i)}) for i in range(4)])
     # THEN it starts from the reduced limit and grows back additively
     assert cut <= harness.limiter.limit < 16
+
+
+def test_a_cut_limit_bounds_the_calls_in_flight_even_with_more_threads() -> None:
+    # GIVEN a warm function whose limit was cut from 16 to 4 by throttling
+    harness = Harness(FakeRuntime(delay=0.02), MAX_CONCURRENCY="16")
+    for _ in range(2):
+        permits = [harness.limiter.acquire() for _ in range(harness.limiter.limit)]
+        for permit in permits:
+            harness.limiter.release(permit, throttled=True)
+    assert harness.limiter.limit == 4
+    # WHEN a batch of 32 runs on the 16-thread pool
+    assert harness.run(*[sqs_record({"bodyText": str(i)}) for i in range(32)]) == set()
+    # THEN never more than the limit (which grew additively during the batch) were in flight
+    assert harness.runtime.max_in_flight <= harness.limiter.limit < 16
 
 
 def test_raw_mode_sends_the_body_as_is_with_attributes_as_headers() -> None:
