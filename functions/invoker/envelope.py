@@ -58,6 +58,17 @@ def parse_envelope(raw_body: str, message_id: str, payload_s3_prefix: str | None
         raise InvalidMessage(
             f"body is a JSON {type(document).__name__}, not an object (the request envelope)"
         )
+    request_id = _request_id(document.get("requestId"), message_id)
+    try:
+        return _parse_document(document, request_id, payload_s3_prefix)
+    except InvalidMessage as exc:
+        exc.request_id = request_id
+        raise
+
+
+def _parse_document(
+    document: dict[str, Any], request_id: str, payload_s3_prefix: str | None
+) -> InvokeRequest:
     unknown = sorted(set(document) - _ALLOWED_KEYS)
     if unknown:
         raise InvalidMessage(f"unknown envelope keys: {', '.join(unknown)}")
@@ -65,8 +76,6 @@ def parse_envelope(raw_body: str, message_id: str, payload_s3_prefix: str | None
     if len(present) != 1:
         found = ", ".join(present) or "none"
         raise InvalidMessage(f"exactly one of {', '.join(_BODY_KEYS)} is required (found: {found})")
-
-    request_id = _request_id(document.get("requestId"), message_id)
     members = {
         member: _member(document[key], key, limit, ascii_only, minimum)
         for key, (member, limit, ascii_only, minimum) in _MEMBERS.items()

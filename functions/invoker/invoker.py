@@ -149,6 +149,8 @@ class Invoker:
                 )
             response, body, latency_ms = self._invoke(request, payload)
         except InvocationError as error:
+            if isinstance(error, InvalidMessage) and error.request_id:
+                info.request_id = error.request_id
             return self._settle_failure(record, info, error)
         except Exception as exc:
             # A bug of ours must not fail the whole batch, nor lose the message: retry it, and after

@@ -93,8 +93,10 @@ class InvocationError(Exception):
 
 
 class InvalidMessage(InvocationError):
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, request_id: str | None = None) -> None:
         super().__init__(Reason.INVALID_MESSAGE, message, disposition=DEAD_LETTER)
+        # The message's own requestId when it could be read, so the refusal is traceable by it.
+        self.request_id = request_id
 
 
 class RetryLater(InvocationError):

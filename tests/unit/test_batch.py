@@ -196,6 +196,15 @@ def test_malformed_messages_are_dead_lettered_as_invalid_and_never_invoked(body:
     assert len(harness.results()) == 1
 
 
+def test_a_refused_message_keeps_the_request_id_it_declared() -> None:
+    harness = Harness(FakeRuntime())
+    record = sqs_record('{"requestId": "mine-1", "body": 1, "bodyBase64": "AA=="}')
+    assert harness.run(record) == set()
+    [dead] = harness.dead_letters()
+    assert dead["MessageAttributes"]["invoker.request_id"]["StringValue"] == "mine-1"
+    assert "exactly one of" in dead["MessageAttributes"]["invoker.error"]["StringValue"]
+
+
 def test_retryable_error_at_the_last_receive_is_dead_lettered_as_exhausted() -> None:
     # GIVEN a throttled endpoint and a message on its last allowed delivery
     harness = Harness(raises("ThrottlingException"), MAX_RECEIVE_COUNT="3")
