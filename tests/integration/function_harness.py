@@ -67,7 +67,7 @@ class FunctionRun:
         text = body if isinstance(body, str) else json.dumps(body)
         return self.sqs.send_message(QueueUrl=self.queues.requests, MessageBody=text, **kwargs)["MessageId"]
 
-    def receive(self, max_messages: int = 10, wait: int = 0) -> list[dict[str, Any]]:
+    def receive(self, max_messages: int = 10, wait: int = 0) -> list[Any]:
         return self.sqs.receive_message(
             QueueUrl=self.queues.requests,
             MaxNumberOfMessages=max_messages,
