@@ -1,0 +1,46 @@
+"""Local SageMaker Runtime: an InvokeEndpoint emulator backed by model container processes.
+
+Names are imported lazily so that the model containers (`python -m local.sagemaker.containers...`) start
+without loading botocore.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from local.sagemaker.control import EmulatorClient, EmulatorProcess
+    from local.sagemaker.emulator import RecordedRequest, SageMakerEmulator
+    from local.sagemaker.spec import FAULT_KINDS, OUTCOMES, EndpointSpec, FaultSpec, SpecError
+
+__all__ = [
+    "FAULT_KINDS",
+    "OUTCOMES",
+    "EmulatorClient",
+    "EmulatorProcess",
+    "EndpointSpec",
+    "FaultSpec",
+    "RecordedRequest",
+    "SageMakerEmulator",
+    "SpecError",
+]
+
+_HOMES = {
+    "EmulatorClient": "control",
+    "EmulatorProcess": "control",
+    "RecordedRequest": "emulator",
+    "SageMakerEmulator": "emulator",
+    "EndpointSpec": "spec",
+    "FaultSpec": "spec",
+    "SpecError": "spec",
+    "FAULT_KINDS": "spec",
+    "OUTCOMES": "spec",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{home}"), name)
