@@ -16,8 +16,10 @@ def backoff_ceiling(receive_count: int, base_seconds: int, max_seconds: int) -> 
 def backoff_seconds(
     receive_count: int, base_seconds: int, max_seconds: int, rng: random.Random | None = None
 ) -> int:
-    """Full jitter (uniform in [0, ceiling]) spreads the retries of a burst over the whole window, so
-    messages throttled together do not come back together. Whole seconds: SQS visibility is an integer."""
+    """Full jitter spreads the retries of a burst over the whole window, so messages throttled together
+    do not come back together. Whole seconds (SQS visibility is an integer), rounded up: a draw in
+    (0, ceiling] gives 1..ceiling, so a failed message is never handed straight back (0 only when the
+    ceiling itself is 0, i.e. RETRY_BASE_SECONDS=0)."""
     ceiling = backoff_ceiling(receive_count, base_seconds, max_seconds)
     draw = (rng or random).uniform(0, ceiling)
     return min(ceiling, math.ceil(draw))

@@ -12,10 +12,14 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 # Endpoint names: 1-63 characters, alphanumerics and hyphens, no leading/trailing hyphen.
-_ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-_QUEUE_URL = re.compile(r"^https?://[^/\s]+(/[^/\s]+)?/[^/\s]+/[A-Za-z0-9_-]{1,80}(\.fifo)?$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_S3_PREFIX = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/(\S*/)?$")
+# Matched with fullmatch: `$` would also accept a trailing newline.
+_ENDPOINT_NAME = re.compile(r"(?=.{1,63}\Z)[a-zA-Z0-9](-*[a-zA-Z0-9])*")
+# The queue name, ".fifo" included, is at most 80 characters.
+_QUEUE_URL = re.compile(
+    r"https?://[^/\s]+(/[^/\s]+)?/[^/\s]+/(?=[A-Za-z0-9_.-]{1,80}\Z)[A-Za-z0-9_-]+(\.fifo)?"
+)
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_S3_PREFIX = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/(\S*/)?")
 
 # SQS visibility timeout ceiling: the longest a message can be kept away from the queue.
 MAX_VISIBILITY_SECONDS = 43_200
@@ -129,7 +133,7 @@ class _Reader:
 
     @staticmethod
     def _match(name: str, value: str, pattern: re.Pattern[str], what: str) -> str:
-        if not pattern.match(value):
+        if not pattern.fullmatch(value):
             raise ConfigError(f"{name}={value!r} is not {what}")
         return value
 

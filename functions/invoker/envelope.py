@@ -17,16 +17,20 @@ if TYPE_CHECKING:
 # InvokeEndpoint accepts request bodies of at most 6,291,456 bytes (6 MiB).
 MAX_PAYLOAD_BYTES = 6_291_456
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
-_S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
+# Matched with fullmatch: `$` would also accept a trailing newline.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
+_S3_URI = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(\S+)")
+# Header values: a CR or LF (or any control character) would make botocore refuse to send the
+# request, which looks like a transport error and would be retried instead of refused.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BODY_KEYS = ("body", "bodyText", "bodyBase64", "bodyS3Uri")
 
 # Envelope key -> (InvokeEndpoint member, max length, ASCII only, min length). Limits from the
 # sagemaker-runtime service model; checking them here dead-letters a bad message with a clear reason
 # instead of letting botocore's parameter validation fail it later.
 _MEMBERS: dict[str, tuple[str, int, bool, int]] = {
-    "contentType": ("ContentType", 1024, False, 0),
-    "accept": ("Accept", 1024, False, 0),
+    "contentType": ("ContentType", 1024, True, 0),
+    "accept": ("Accept", 1024, True, 0),
     "customAttributes": ("CustomAttributes", 1024, True, 0),
     "targetModel": ("TargetModel", 1024, False, 1),
     "targetVariant": ("TargetVariant", 63, False, 1),
@@ -49,7 +53,7 @@ class InvokeRequest:
 
 def parse_envelope(raw_body: str, message_id: str, payload_s3_prefix: str | None) -> InvokeRequest:
     try:
-        document = json.loads(raw_body)
+        document = json.loads(raw_body, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise InvalidMessage(f"body is not JSON: {exc.msg} at position {exc.pos}") from exc
     except ValueError as exc:  # e.g. a lone surrogate
@@ -111,18 +115,27 @@ def _payload(key: str, value: Any, members: dict[str, str]) -> bytes | None:
 
 def parse_raw(raw_body: str, message_id: str, attributes: Mapping[str, Mapping[str, Any]]) -> InvokeRequest:
     """`MESSAGE_FORMAT=raw`: the body is the payload; ContentType/Accept/RequestId travel as attributes."""
-    members: dict[str, str] = {}
-    for attribute, (member, limit, ascii_only, minimum) in {
-        "ContentType": _MEMBERS["contentType"],
-        "Accept": _MEMBERS["accept"],
-    }.items():
-        value = _string_attribute(attributes, attribute)
-        if value is not None:
-            members[member] = _member(value, attribute, limit, ascii_only, minimum)
     request_id = _request_id(_string_attribute(attributes, "RequestId"), message_id)
-    payload = raw_body.encode()
-    check_payload_size(len(payload))
+    members: dict[str, str] = {}
+    try:
+        for attribute, (member, limit, ascii_only, minimum) in {
+            "ContentType": _MEMBERS["contentType"],
+            "Accept": _MEMBERS["accept"],
+        }.items():
+            value = _string_attribute(attributes, attribute)
+            if value is not None:
+                members[member] = _member(value, attribute, limit, ascii_only, minimum)
+        payload = raw_body.encode()
+        check_payload_size(len(payload))
+    except InvalidMessage as exc:
+        exc.request_id = request_id
+        raise
     return InvokeRequest(request_id, payload, None, members)
+
+
+def _refuse_constant(name: str) -> Any:
+    # Python's json accepts NaN and Infinity; JSON does not, and neither would most endpoints.
+    raise InvalidMessage(f"body is not JSON: {name} is not a JSON value")
 
 
 def check_payload_size(size: int) -> None:
@@ -143,7 +156,7 @@ def _string_attribute(attributes: Mapping[str, Mapping[str, Any]], name: str) ->
 def _request_id(value: Any, message_id: str) -> str:
     if value is None:
         return message_id
-    if not isinstance(value, str) or not _REQUEST_ID.match(value):
+    if not isinstance(value, str) or not _REQUEST_ID.fullmatch(value):
         raise InvalidMessage(
             "requestId must be 1-128 characters of A-Z a-z 0-9 . _ : - starting with a letter or digit"
         )
@@ -157,6 +170,8 @@ def _member(value: Any, key: str, limit: int, ascii_only: bool, minimum: int) ->
         raise InvalidMessage(f"{key} must be {minimum}-{limit} characters long (got {len(value)})")
     if ascii_only and not value.isascii():
         raise InvalidMessage(f"{key} must be ASCII")
+    if _CONTROL.search(value):
+        raise InvalidMessage(f"{key} must not contain control characters (line breaks, tabs, ...)")
     try:
         value.encode()
     except UnicodeEncodeError as exc:
@@ -169,7 +184,7 @@ def _s3_location(value: Any, payload_s3_prefix: str | None) -> tuple[str, str]:
         raise InvalidMessage("bodyS3Uri is not enabled for this route (PAYLOAD_S3_PREFIX is not set)")
     if not isinstance(value, str):
         raise InvalidMessage("bodyS3Uri must be a string")
-    match = _S3_URI.match(value)
+    match = _S3_URI.fullmatch(value)
     if match is None:
         raise InvalidMessage(f"bodyS3Uri {value!r} is not an s3://bucket/key URI")
     if not value.startswith(payload_s3_prefix):

@@ -111,7 +111,7 @@ def classify(exc: BaseException) -> InvocationError:
     if isinstance(exc, ClientError):
         return _from_client_error(exc)
     if isinstance(exc, ParamValidationError):
-        # botocore refused to send it (a member too long, a wrong type): the message is at fault.
+        # botocore refused to build the request (a wrong type, a missing member): the message is at fault.
         return InvalidMessage(str(exc))
     if isinstance(exc, ConnectionError | HTTPClientError):
         # Connect/read timeouts, refused or reset connections.

@@ -14,13 +14,18 @@ def is_json_content_type(content_type: str | None) -> bool:
     return media_type == "application/json" or media_type.endswith("+json")
 
 
+def _refuse_constant(name: str) -> Any:
+    # NaN/Infinity would be written back out as-is and break consumers in other languages.
+    raise ValueError(f"{name} is not JSON")
+
+
 def encode_body(body: bytes, content_type: str | None) -> dict[str, Any]:
     """One of `body` (JSON value), `bodyText` or `bodyBase64`, so that a consumer can read it back exactly."""
     if is_json_content_type(content_type):
         try:
-            return {"body": json.loads(body)}
+            return {"body": json.loads(body, parse_constant=_refuse_constant)}
         except ValueError:
-            pass  # says JSON, is not: keep it readable as text below
+            pass  # says JSON, is not (NaN included): keep it readable as text below
     try:
         return {"bodyText": body.decode()}
     except UnicodeDecodeError:

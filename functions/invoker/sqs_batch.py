@@ -52,14 +52,15 @@ class SqsBatchSender:
     def __init__(self, sqs: SQSClient, queue_url: str) -> None:
         self._sqs = sqs
         self.queue_url = queue_url
-        self._pending: deque[tuple[OutgoingMessage, Future[None]]] = deque()
+        self._pending: deque[tuple[OutgoingMessage, int, Future[None]]] = deque()
         self._lock = threading.Lock()
         self._leader_active = False
 
     def send(self, message: OutgoingMessage) -> None:
         future: Future[None] = Future()
+        size = message.size()  # outside the lock, and so that taking a batch cannot fail
         with self._lock:
-            self._pending.append((message, future))
+            self._pending.append((message, size, future))
             lead = not self._leader_active
             if lead:
                 self._leader_active = True
@@ -80,10 +81,11 @@ class SqsBatchSender:
         batch: list[tuple[OutgoingMessage, Future[None]]] = []
         size = 0
         while self._pending and len(batch) < MAX_BATCH_ENTRIES:
-            message_size = self._pending[0][0].size()
+            message, message_size, future = self._pending[0]
             if batch and size + message_size > MAX_BATCH_BYTES:
                 break
-            batch.append(self._pending.popleft())
+            self._pending.popleft()
+            batch.append((message, future))
             size += message_size
         return batch
 
