@@ -31,7 +31,9 @@ def emulator() -> Iterator[SageMakerEmulator]:
 
 
 @pytest.fixture
-def run_function(aws_url: str, emulator: SageMakerEmulator, monkeypatch: pytest.MonkeyPatch) -> Callable[..., FunctionRun]:
+def run_function(
+    aws_url: str, emulator: SageMakerEmulator, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., FunctionRun]:
     reset_moto(aws_url)
     emulator.reset(ENDPOINT)
 
