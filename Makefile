@@ -3,6 +3,12 @@
 UV := $(shell scripts/ensure-uv)
 RUN := $(UV) run --frozen
 export UV
+# Offline, quiet CDK CLI; Node 20's end-of-life banner is noise here.
+export CDK_DISABLE_CLI_TELEMETRY=true
+export CDK_DISABLE_VERSION_CHECK=true
+export AWS_EC2_METADATA_DISABLED=true
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
+CDK := npx --no-install cdk
 
 .PHONY: install lint typecheck test test-unit test-integration test-infra synth demo up down bench bench-smoke deploy-rehearsal clean
 
@@ -35,10 +41,14 @@ test-infra: install
 # The whole suite: what CI runs (.ci/run) and what the README's quick start shows.
 test: install lint typecheck
 	$(RUN) pytest
-	npx cdk synth --quiet > /dev/null
+	$(CDK) synth --no-notices -q
 
 synth: install
-	npx cdk synth
+	$(CDK) synth --no-notices -q
+
+# cdk bootstrap + deploy + API checks + destroy of the real app against a moto server on 127.0.0.1.
+deploy-rehearsal: install
+	scripts/deploy-rehearsal
 
 clean:
 	rm -rf .venv node_modules cdk.out .tools .local-stack .mypy_cache .ruff_cache .pytest_cache
