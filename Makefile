@@ -43,6 +43,17 @@ test: install lint typecheck
 	$(RUN) pytest
 	$(CDK) synth --no-notices -q
 
+# The whole pipeline on the embedded local stack: a mixed workload with faults, then a summary.
+demo: install
+	$(RUN) python -m local demo
+
+# The local stack for manual use (`invoker --local ...`); `make down` stops a detached one.
+up: install
+	$(RUN) python -m local up
+
+down: install
+	$(RUN) python -m local down
+
 synth: install
 	$(CDK) synth --no-notices -q
 

@@ -133,6 +133,7 @@ class InvokerStack(cdk.Stack):
             if route.payload_s3_prefix is not None:
                 values["PayloadS3Prefix"] = (route.payload_s3_prefix, "bodyS3Uri must start with this")
             values["FunctionName"] = (route.function.function_name, "invoker function")
+            values["LogGroupName"] = (route.log_group.log_group_name, "the function's log group")
             for name, (value, what) in values.items():
                 cdk.CfnOutput(
                     self,

@@ -417,7 +417,14 @@ def test_saved_queries(standard: Synth, two_routes: Synth) -> None:
         ]
 
 
-ROUTE_OUTPUTS = ("EndpointName", "RequestQueueUrl", "RequestQueueArn", "DeadLetterQueueUrl", "FunctionName")
+ROUTE_OUTPUTS = (
+    "EndpointName",
+    "RequestQueueUrl",
+    "RequestQueueArn",
+    "DeadLetterQueueUrl",
+    "FunctionName",
+    "LogGroupName",
+)
 
 
 def test_standard_outputs(standard: Synth) -> None:
