@@ -61,5 +61,12 @@ synth: install
 deploy-rehearsal: install
 	scripts/deploy-rehearsal
 
+# Side-by-side benchmarks (bench/results/RESULTS.md and charts; about 7 minutes on 2 cores).
+bench: install
+	$(RUN) python -m bench
+
+bench-smoke: install
+	$(RUN) python -m bench --smoke
+
 clean:
 	rm -rf .venv node_modules cdk.out .tools .local-stack .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,114 @@
+"""`python -m bench` (what `make bench` runs): every section, then bench/results/RESULTS.md, the charts
+and bench/results/raw/results.json. `python -m bench --smoke`: the same at tiny sizes (CI)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import analysis, report
+from bench.machine import load_average, machine_info
+from bench.plan import Plan
+from bench.scenarios import Runner
+from bench.stack import ROOT, BenchStack
+
+SECTIONS = ("cpu", "matrix", "sweep", "delivery", "throttling", "memory", "cold_start", "profile")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, under a minute (CI)")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="output directory (default bench/results; with --smoke bench/results/raw/smoke, never committed)",
+    )
+    parser.add_argument(
+        "--only", default="", help=f"comma-separated sections to run (default: all of {', '.join(SECTIONS)})"
+    )
+    parser.add_argument(
+        "--baseline-max",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run the textbook handler on at most N messages per batch and extrapolate (flagged in the report)",
+    )
+    parser.add_argument("--cold-runs", type=int, default=None, help="fresh interpreters per cold-start probe")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="measure nothing: rewrite RESULTS.md and the charts from OUT/raw/results.json",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    plan = Plan.smoke_plan() if args.smoke else Plan()
+    if args.baseline_max is not None:
+        plan = dataclasses.replace(plan, baseline_max_messages=args.baseline_max)
+    if args.cold_runs is not None:
+        plan = dataclasses.replace(plan, cold_runs=args.cold_runs)
+    only = [s for s in args.only.split(",") if s] or list(SECTIONS)
+    unknown = sorted(set(only) - set(SECTIONS))
+    if unknown:
+        print(f"unknown section(s): {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    results_dir = ROOT / "bench" / "results"
+    out = Path(args.out) if args.out else results_dir / "raw" / "smoke" if args.smoke else results_dir
+    raw = out / "raw"
+    if args.report_only:
+        write_outputs(json.loads((raw / "results.json").read_text()), out)
+        return 0
+    raw.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+
+    def progress(message: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+    results: dict[str, Any] = {
+        "command": "python -m bench" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip(),
+        "machine": machine_info(),
+        "plan": dataclasses.asdict(plan),
+        "sections": {},
+    }
+    raw_path = raw / "results.json"
+    results["raw_path"] = str(raw_path.relative_to(ROOT)) if raw_path.is_relative_to(ROOT) else str(raw_path)
+
+    def save() -> None:
+        results["elapsed_s"] = time.monotonic() - started
+        results["load_average_end"] = load_average()
+        raw_path.write_text(json.dumps(results, indent=1, default=str))
+
+    with BenchStack(raw) as stack:
+        results["layout"] = stack.layout.note
+        progress(f"servers up ({stack.layout.note})")
+        runner = Runner(stack, plan, progress)
+        calibrations = results["sections"]["calibration"] = [runner.calibrate()]
+        for name in SECTIONS:
+            if name in only:
+                progress(f"section {name}")
+                results["sections"][name] = getattr(runner, name)()
+                save()
+        calibrations.append(runner.calibrate())
+    save()
+    write_outputs(results, out)
+    progress(f"wrote {out / 'RESULTS.md'}, charts and {raw_path}")
+    return 0
+
+
+def write_outputs(results: dict[str, Any], out: Path) -> None:
+    report.write_markdown(results, out / "RESULTS.md")
+    report.write_charts(results, out)
+    for target in analysis.targets(results):
+        verdict = "pass" if target["passed"] else "FAIL" if target["passed"] is not None else "n/a"
+        print(f"{verdict:4}  {target['target']}: {target['measured']} (goal {target['goal']})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""What one benchmark run measures, and how often: the full run (`make bench`) and the CI smoke."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+# Lambda allocates CPU in proportion to memory: 1,769 MB is one full vCPU.
+MB_PER_VCPU = 1769
+LAMBDA_MEMORY_MB = 512
+ARM64_PRICE_PER_GB_S = 0.0000133334
+PRICE_PER_MILLION_REQUESTS = 0.20
+ESM_MAX_CONCURRENCY = 1000
+
+
+@dataclass(frozen=True)
+class Plan:
+    smoke: bool = False
+    message_size: int = 1024
+    # The headline configuration of the function (MAX_CONCURRENCY) for the matrix and the CPU targets.
+    concurrency: int = 64
+    latencies_ms: tuple[int, ...] = (20, 100)
+    batches: tuple[int, ...] = (10, 100, 1000)
+    # Repetitions by batch size; the median is reported.
+    handler_reps: dict[int, int] = field(default_factory=lambda: {10: 20, 100: 10, 1000: 5})
+    baseline_reps: dict[int, int] = field(default_factory=lambda: {10: 5, 100: 2, 1000: 1})
+    # None: the textbook handler runs every batch in full (1,000 at 100 ms is 100 s). A number: batches
+    # above it run that many messages and the wall time is extrapolated linearly, flagged in the report.
+    baseline_max_messages: int | None = None
+    extra_latencies_ms: tuple[int, ...] = (0, 5, 50, 200)
+    extra_reps: int = 3
+    sweep_concurrency: tuple[int, ...] = (1, 4, 16, 64, 128, 256)
+    sweep_latencies_ms: tuple[int, ...] = (20, 100)
+    sweep_batch: int = 1000
+    # Sweep points whose ideal time is longer than this are skipped (1 x 1,000 at 100 ms = 100 s).
+    sweep_max_ideal_s: float = 30.0
+    bare_calls: int = 2000
+    cpu_batch: int = 1000
+    # Rounds over every configuration in turn (bare loop included), so that drift hits all alike.
+    cpu_rounds: int = 7
+    cpu_concurrency: tuple[int, ...] = (1, 16, 64)
+    cold_runs: int = 15
+    rss_messages: int = 1000
+    throttle_messages: int = 1000
+    throttle_latency_ms: int = 20
+    throttle_capacity: int = 16
+    throttle_concurrency: tuple[int, int] = (64, 16)
+    throttle_reps: int = 3
+    delivery_batches: tuple[int, ...] = (100, 1000)
+    delivery_latency_ms: int = 20
+    profile_batch: int = 1000
+    profile_reps: int = 5
+
+    @classmethod
+    def smoke_plan(cls) -> Plan:
+        """Tiny sizes (well under a minute): every section runs, so the benchmark cannot rot."""
+        return replace(
+            cls(),
+            smoke=True,
+            concurrency=16,
+            latencies_ms=(20,),
+            batches=(10, 50),
+            handler_reps={10: 2, 50: 1},
+            baseline_reps={10: 1, 50: 1},
+            extra_latencies_ms=(0,),
+            extra_reps=1,
+            sweep_concurrency=(4, 16),
+            sweep_latencies_ms=(20,),
+            sweep_batch=50,
+            bare_calls=100,
+            cpu_batch=100,
+            cpu_rounds=1,
+            cpu_concurrency=(16,),
+            cold_runs=2,
+            rss_messages=100,
+            throttle_messages=100,
+            throttle_capacity=4,
+            throttle_concurrency=(16, 4),
+            throttle_reps=1,
+            delivery_batches=(20,),
+            profile_batch=100,
+            profile_reps=1,
+        )
+
+    def reps_for(self, messages: int, *, baseline: bool) -> int:
+        table = self.baseline_reps if baseline else self.handler_reps
+        return table.get(messages, 1)
