@@ -13,6 +13,10 @@ if TYPE_CHECKING:
 
 
 def emit_batch_metrics(metrics: Metrics, batch: BatchState, batch_size: int, concurrency_limit: int) -> None:
+    # Latencies first: Powertools flushes every 100 values of a metric, and the counters added last
+    # keep the final flush from being empty (which it would warn about).
+    for latency in batch.latencies_ms:
+        metrics.add_metric(name="InvocationLatency", unit=MetricUnit.Milliseconds, value=round(latency, 3))
     metrics.add_metric(name="BatchSize", unit=MetricUnit.Count, value=batch_size)
     metrics.add_metric(name="ConcurrencyLimit", unit=MetricUnit.Count, value=concurrency_limit)
     metrics.add_metric(name="Invocations", unit=MetricUnit.Count, value=batch.invocations)
@@ -20,8 +24,6 @@ def emit_batch_metrics(metrics: Metrics, batch: BatchState, batch_size: int, con
     metrics.add_metric(name="Succeeded", unit=MetricUnit.Count, value=batch.succeeded)
     metrics.add_metric(name="Retried", unit=MetricUnit.Count, value=batch.retried.total())
     metrics.add_metric(name="DeadLettered", unit=MetricUnit.Count, value=batch.dead_lettered.total())
-    for latency in batch.latencies_ms:
-        metrics.add_metric(name="InvocationLatency", unit=MetricUnit.Milliseconds, value=round(latency, 3))
     # EMF gives one value per dimension name in a document, so each reason is its own document.
     for name, counts in (("Retried", batch.retried), ("DeadLettered", batch.dead_lettered)):
         for reason, count in sorted(counts.items()):

@@ -5,8 +5,9 @@ partial batch response is the one Powertools builds; only the order and parallel
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 # ChangeMessageVisibilityBatch takes at most 10 entries.
 _VISIBILITY_BATCH = 10
+_LOG_FLUSH_SECONDS = 0.5
 
 
 def plan_lanes(records: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -65,22 +67,43 @@ class ConcurrentSqsProcessor(BatchProcessor):
         self._on_batch_done = on_batch_done
         self._log = logger
         # Created once: a warm container reuses its threads.
-        self._pool = ThreadPoolExecutor(
-            max_workers=invoker.config.max_concurrency, thread_name_prefix="invoke"
-        )
+        self._pool_size = invoker.config.max_concurrency
+        self._pool = ThreadPoolExecutor(max_workers=self._pool_size, thread_name_prefix="invoke")
 
     def process(self) -> list[tuple[Any, ...]]:
         context = getattr(self, "lambda_context", None)
         remaining = context.get_remaining_time_in_millis if context is not None else None
         batch = self._invoker.begin_batch(remaining)
         lanes = plan_lanes(self.records)
-        outcomes: list[tuple[Any, ...]] = []
-        for lane_outcomes in self._pool.map(self._run_lane, lanes):
-            outcomes.extend(lane_outcomes)
+        results: list[list[tuple[Any, ...]]] = [[] for _ in lanes]
+        # A few long-lived workers pull lanes from a shared iterator: a future per worker rather
+        # than per lane keeps the thread hand-offs off the per-message cost.
+        work = enumerate(lanes)
+        lock = threading.Lock()
+
+        def worker() -> None:
+            while True:
+                with lock:
+                    item = next(work, None)
+                if item is None:
+                    return
+                index, lane = item
+                results[index] = self._run_lane(lane)
+
+        workers = [self._pool.submit(worker) for _ in range(min(len(lanes), self._pool_size))]
+        try:
+            # This thread writes the workers' log lines while they run: one writer, no lock convoy,
+            # and lines at most a flush interval late.
+            while wait(workers, timeout=_LOG_FLUSH_SECONDS).not_done:
+                self._invoker.flush_logs()
+            for future in workers:
+                future.result()
+        finally:
+            self._invoker.flush_logs()
         self._apply_visibility(batch.retries)
         if self._on_batch_done is not None:
             self._on_batch_done(batch, len(self.records))
-        return outcomes
+        return [outcome for lane in results for outcome in lane]
 
     def _run_lane(self, lane: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         outcomes = []
