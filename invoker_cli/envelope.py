@@ -1,42 +1,27 @@
-"""Request envelopes (docs/readme/function.md, "The request envelope"): built from flags or read from
-JSON Lines, and checked here with the function's own rules, so a bad request is refused before anything
-is sent instead of being dead-lettered as `invalid_message` later."""
+"""Request envelopes (README, "The request envelope"): built from flags or read from JSON Lines, and
+checked with the function's own parser (`invoker.envelope`), so a bad request is refused before anything
+is sent instead of being dead-lettered as `invalid_message` later, by exactly the same rules."""
 
 from __future__ import annotations
 
 import base64
-import binascii
 import json
-import re
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from invoker import envelope as invoker_envelope
+from invoker.outcomes import InvalidMessage
 
 from invoker_cli.errors import CliError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-MAX_PAYLOAD_BYTES = 6_291_456  # InvokeEndpoint's request body limit
+# The function's own rules and limits: a request the CLI accepts is one the function accepts.
+MAX_PAYLOAD_BYTES = invoker_envelope.MAX_PAYLOAD_BYTES  # InvokeEndpoint's request body limit
 SQS_MAX_MESSAGE_BYTES = 1_048_576  # SendMessage, and the sum of one SendMessageBatch
-
-BODY_KEYS = ("body", "bodyText", "bodyBase64", "bodyS3Uri")
-# Envelope key -> (max length, ASCII only, min length), as the function checks them.
-MEMBERS: dict[str, tuple[int, bool, int]] = {
-    "contentType": (1024, False, 0),
-    "accept": (1024, False, 0),
-    "customAttributes": (1024, True, 0),
-    "targetModel": (1024, False, 1),
-    "targetVariant": (63, False, 1),
-    "targetContainerHostname": (63, False, 1),
-    "inferenceId": (64, False, 1),
-    "enableExplanations": (64, False, 1),
-    "inferenceComponentName": (63, False, 1),
-    "sessionId": (256, False, 1),
-}
-ALLOWED_KEYS = frozenset((*BODY_KEYS, *MEMBERS, "requestId"))
-REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
-_S3_URI = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(.+)$")
+REQUEST_ID = invoker_envelope.REQUEST_ID
 
 
 class EnvelopeError(ValueError):
@@ -75,80 +60,20 @@ def check_request_id(value: str) -> str:
     return value
 
 
-def payload_of(envelope: Mapping[str, Any]) -> bytes | None:
-    """The bytes the function would send to the endpoint (None for bodyS3Uri)."""
-    if "body" in envelope:
-        return compact_json(envelope["body"]).encode()
-    if "bodyText" in envelope:
-        return str(envelope["bodyText"]).encode()
-    if "bodyBase64" in envelope:
-        return base64.b64decode(envelope["bodyBase64"], validate=True)
-    return None
-
-
 def validate(
     envelope: Any, *, payload_s3_prefix: str | None, defaults: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    """A checked copy of the envelope, with `defaults` filled in and a requestId (generated if absent)."""
+) -> tuple[dict[str, Any], bytes | None]:
+    """A checked copy of the envelope, with `defaults` filled in and a requestId (generated if absent),
+    and the bytes the function will send to the endpoint (None for bodyS3Uri)."""
     if not isinstance(envelope, dict):
         raise EnvelopeError(f"must be a JSON object (the request envelope), got {_kind(envelope)}")
-    unknown = sorted(set(envelope) - ALLOWED_KEYS)
-    if unknown:
-        raise EnvelopeError(
-            f"unknown envelope keys: {', '.join(unknown)} (allowed: {', '.join(sorted(ALLOWED_KEYS))})"
-        )
-    present = [key for key in BODY_KEYS if key in envelope]
-    if len(present) != 1:
-        raise EnvelopeError(
-            f"needs exactly one of {', '.join(BODY_KEYS)} (found: {', '.join(present) or 'none'})"
-        )
     result: dict[str, Any] = {**(defaults or {}), **envelope}
-    request_id = result.get("requestId")
-    if request_id is None:
-        result["requestId"] = new_request_id()
-    elif not isinstance(request_id, str):
-        raise EnvelopeError(f"requestId must be a string, got {_kind(request_id)}")
-    else:
-        check_request_id(request_id)
-    for key, (limit, ascii_only, minimum) in MEMBERS.items():
-        if key in result:
-            check_member(key, result[key], limit, ascii_only, minimum)
-    key = present[0]
-    value = result[key]
-    if key in ("bodyText", "bodyBase64", "bodyS3Uri") and not isinstance(value, str):
-        raise EnvelopeError(f"{key} must be a string, got {_kind(value)}")
-    if key == "bodyBase64":
-        try:
-            base64.b64decode(value, validate=True)
-        except binascii.Error as exc:
-            raise EnvelopeError(f"bodyBase64 is not valid base64: {exc}") from exc
-    if key == "bodyS3Uri":
-        if not _S3_URI.match(value):
-            raise EnvelopeError(f"bodyS3Uri {value!r} is not an s3://bucket/key URI")
-        if payload_s3_prefix is None:
-            raise EnvelopeError(
-                "bodyS3Uri is refused by this route (it has no PayloadS3Prefix: largePayloads is off)"
-            )
-        if not value.startswith(payload_s3_prefix):
-            raise EnvelopeError(f"bodyS3Uri must start with the route's PayloadS3Prefix {payload_s3_prefix}")
+    result.setdefault("requestId", new_request_id())
     try:
-        payload = payload_of(result)
-    except UnicodeEncodeError as exc:
-        raise EnvelopeError(f"{key} holds text that is not valid Unicode (a lone surrogate)") from exc
-    if payload is not None and len(payload) > MAX_PAYLOAD_BYTES:
-        raise EnvelopeError(
-            f"payload of {len(payload):,} bytes is over the endpoint's limit of {MAX_PAYLOAD_BYTES:,} bytes (6 MB)"
-        )
-    return result
-
-
-def check_member(key: str, value: Any, limit: int, ascii_only: bool, minimum: int) -> None:
-    if not isinstance(value, str):
-        raise EnvelopeError(f"{key} must be a string, got {_kind(value)}")
-    if not minimum <= len(value) <= limit:
-        raise EnvelopeError(f"{key} must be {minimum}-{limit} characters, got {len(value)}")
-    if ascii_only and not value.isascii():
-        raise EnvelopeError(f"{key} must be ASCII")
+        parsed = invoker_envelope.parse_envelope(compact_json(result), "", payload_s3_prefix)
+    except InvalidMessage as exc:
+        raise EnvelopeError(exc.message) from exc
+    return result, parsed.body
 
 
 def _kind(value: Any) -> str:
@@ -195,10 +120,10 @@ def from_payload(
             envelope["bodyBase64"] = base64.b64encode(payload).decode("ascii")
     envelope.update(members)
     try:
-        checked = validate(envelope, payload_s3_prefix=payload_s3_prefix)
+        checked, body = validate(envelope, payload_s3_prefix=payload_s3_prefix)
     except EnvelopeError as exc:
         raise CliError(f"{source}: {exc}") from exc
-    return Request(checked["requestId"], checked, payload_of(checked), source)
+    return Request(checked["requestId"], checked, body, source)
 
 
 def parse_jsonl(
@@ -217,7 +142,7 @@ def parse_jsonl(
             column = f" at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
             raise CliError(f"{name} line {number}: not valid JSON ({detail}{column}); nothing sent") from exc
         try:
-            envelope = validate(document, payload_s3_prefix=payload_s3_prefix, defaults=members)
+            envelope, body = validate(document, payload_s3_prefix=payload_s3_prefix, defaults=members)
         except EnvelopeError as exc:
             raise CliError(f"{name} line {number}: {exc}; nothing sent") from exc
         request_id = envelope["requestId"]
@@ -227,7 +152,7 @@ def parse_jsonl(
                 "(results are matched by request id); nothing sent"
             )
         first_line[request_id] = number
-        requests.append(Request(request_id, envelope, payload_of(envelope), f"line {number}"))
+        requests.append(Request(request_id, envelope, body, f"line {number}"))
     if not requests:
         raise CliError(f"{name}: no requests (the file is empty)")
     return requests

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 MAX_PAYLOAD_BYTES = 6_291_456
 
 # Matched with fullmatch: `$` would also accept a trailing newline.
-_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
+REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 _S3_URI = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(\S+)")
 # Header values: a CR or LF (or any control character) would make botocore refuse to send the
 # request, which looks like a transport error and would be retried instead of refused.
@@ -156,7 +156,7 @@ def _string_attribute(attributes: Mapping[str, Mapping[str, Any]], name: str) ->
 def _request_id(value: Any, message_id: str) -> str:
     if value is None:
         return message_id
-    if not isinstance(value, str) or not _REQUEST_ID.fullmatch(value):
+    if not isinstance(value, str) or not REQUEST_ID.fullmatch(value):
         raise InvalidMessage(
             "requestId must be 1-128 characters of A-Z a-z 0-9 . _ : - starting with a letter or digit"
         )
