@@ -94,6 +94,15 @@ def test_delivers_results_with_the_exact_request_members(
     assert fn.dead_letters() == []
 
 
+def test_tracing_can_be_switched_on(run_function: Any) -> None:
+    # GIVEN a function with ENABLE_TRACING=true (tests/unit/test_handler_module.py checks the wiring)
+    fn = run_function(ENABLE_TRACING="true")
+    fn.send({"bodyText": "x"})
+    # WHEN a batch runs THEN it is processed as without tracing
+    assert fn.poll_once()["batchItemFailures"] == []
+    assert len(fn.results()) == 1
+
+
 def test_model_error_goes_to_the_dlq_with_its_wire_data(
     run_function: Any, emulator: SageMakerEmulator
 ) -> None:
