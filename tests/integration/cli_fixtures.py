@@ -301,7 +301,7 @@ class CliStack:
         extra: dict[str, Any] | None = None,
         group_id: str | None = None,
     ) -> str:
-        """A DLQ message shaped as the function writes it (docs/readme/function.md, "Dead-letter messages")."""
+        """A DLQ message shaped as the function writes it (README, "Dead-letter messages")."""
         resources = self.route(route)
 
         def text(value: str) -> dict[str, str]:
