@@ -27,9 +27,11 @@ if TYPE_CHECKING:
     from invoker.invoker import BatchState
 
 config = load_config()  # a bad setting fails the cold start, naming the variable
-os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "invoker")
-logger = Logger()
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "SqsSageMakerInvoker")
+service = os.environ.get("POWERTOOLS_SERVICE_NAME") or "invoker"
+logger = Logger(service=service)
+metrics = Metrics(
+    namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "SqsSageMakerInvoker", service=service
+)
 metrics.set_default_dimensions(endpoint=config.endpoint_name)
 
 # The queue is the retry mechanism: one SDK attempt, whatever botocore's default retry mode is in the

@@ -309,7 +309,7 @@ class Invoker:
             self._put_object(key, body, response.get("ContentType") or "application/octet-stream")
             text = _dumps(document(f"s3://{config.results_bucket}/{key}"))
         try:
-            self._results.send(self._outgoing(text, None, self._results.queue_url, info))
+            self._results.send(_outgoing(self._results.queue_url, text, info))
         except SendFailed as exc:
             raise RetryLater(Reason.RESULT_DELIVERY_FAILED, f"results queue: {exc}") from exc
 
@@ -416,22 +416,8 @@ class Invoker:
                 "message attributes dropped from dead-letter copy (SQS allows 10)",
                 extra={"message_id": info.message_id, "dropped_attributes": dropped},
             )
-        fifo = self.config.dead_letter_queue_url.endswith(".fifo")
-        return OutgoingMessage(
-            body=record.body or "",  # byte for byte, so a redrive re-processes it unchanged
-            attributes=attributes,
-            group_id=(info.group_id or info.request_id) if fifo else None,
-            deduplication_id=info.message_id if fifo else None,
-        )
-
-    def _outgoing(self, text: str, attributes: Any, queue_url: str, info: RecordInfo) -> OutgoingMessage:
-        fifo = queue_url.endswith(".fifo")
-        return OutgoingMessage(
-            body=text,
-            attributes=attributes,
-            group_id=(info.group_id or info.request_id) if fifo else None,
-            deduplication_id=info.message_id if fifo else None,
-        )
+        # The body byte for byte, so a redrive re-processes it unchanged.
+        return _outgoing(self.config.dead_letter_queue_url, record.body or "", info, attributes)
 
     def _log(
         self,
@@ -462,6 +448,23 @@ class Invoker:
             lines, self.batch.log_lines = self.batch.log_lines, []
         for level, message, fields in lines:
             getattr(self._logger, level)(message, extra=fields)
+
+
+def _outgoing(
+    queue_url: str,
+    body: str,
+    info: RecordInfo,
+    attributes: dict[str, MessageAttributeValueTypeDef] | None = None,
+) -> OutgoingMessage:
+    """A FIFO destination needs a message group (the source's, or the request's own) and a
+    deduplication id (the source message id: a repeated write of the same message is dropped)."""
+    fifo = queue_url.endswith(".fifo")
+    return OutgoingMessage(
+        body=body,
+        attributes=attributes,
+        group_id=(info.group_id or info.request_id) if fifo else None,
+        deduplication_id=info.message_id if fifo else None,
+    )
 
 
 def _int(value: Any, default: int) -> int:
