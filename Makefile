@@ -1,8 +1,8 @@
 # Thin wrapper: every target installs what it needs first (uv from PyPI, the locked Python
 # dependencies, the pinned CDK CLI), so each works on a fresh clone.
-UV := $(shell scripts/ensure-uv)
-RUN := $(UV) run --frozen
-export UV
+# Looked up on first use (and then kept), so `make clean` never installs uv just to delete files.
+UV = $(or $(_uv),$(eval _uv := $(shell scripts/ensure-uv))$(_uv))
+RUN = $(UV) run --frozen
 # Offline, quiet CDK CLI; Node 20's end-of-life banner is noise here.
 export CDK_DISABLE_CLI_TELEMETRY=true
 export CDK_DISABLE_VERSION_CHECK=true
