@@ -10,14 +10,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from local.sagemaker.control import EmulatorClient, EmulatorProcess
-    from local.sagemaker.emulator import RecordedRequest, SageMakerEmulator
+    from local.sagemaker.control import EmulatorControl, RecordedRequest
+    from local.sagemaker.control_client import ControlError, EmulatorClient
+    from local.sagemaker.emulator import SageMakerEmulator
+    from local.sagemaker.process import EmulatorProcess
     from local.sagemaker.spec import FAULT_KINDS, OUTCOMES, EndpointSpec, FaultSpec, SpecError
 
 __all__ = [
     "FAULT_KINDS",
     "OUTCOMES",
+    "ControlError",
     "EmulatorClient",
+    "EmulatorControl",
     "EmulatorProcess",
     "EndpointSpec",
     "FaultSpec",
@@ -27,9 +31,11 @@ __all__ = [
 ]
 
 _HOMES = {
-    "EmulatorClient": "control",
-    "EmulatorProcess": "control",
-    "RecordedRequest": "emulator",
+    "ControlError": "control_client",
+    "EmulatorClient": "control_client",
+    "EmulatorControl": "control",
+    "EmulatorProcess": "process",
+    "RecordedRequest": "control",
     "SageMakerEmulator": "emulator",
     "EndpointSpec": "spec",
     "FaultSpec": "spec",

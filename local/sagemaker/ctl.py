@@ -16,7 +16,7 @@ import json
 import sys
 from typing import Any
 
-from local.sagemaker.control import ControlError, EmulatorClient
+from local.sagemaker.control_client import ControlError, EmulatorClient
 from local.sagemaker.spec import FaultSpec
 
 

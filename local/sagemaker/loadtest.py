@@ -24,8 +24,8 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from local.sagemaker.control import EmulatorProcess
 from local.sagemaker.emulator import SageMakerEmulator
+from local.sagemaker.process import EmulatorProcess
 from local.sagemaker.spec import EndpointSpec
 from local.sagemaker.testing import runtime_client
 

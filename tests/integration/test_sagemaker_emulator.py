@@ -24,8 +24,15 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
 
-from local.sagemaker import EmulatorClient, EmulatorProcess, EndpointSpec, FaultSpec, SageMakerEmulator
-from local.sagemaker.control import ControlError
+from local.sagemaker import (
+    ControlError,
+    EmulatorClient,
+    EmulatorControl,
+    EmulatorProcess,
+    EndpointSpec,
+    FaultSpec,
+    SageMakerEmulator,
+)
 from local.sagemaker.testing import DEFAULT_ENDPOINT, runtime_client
 
 if TYPE_CHECKING:
@@ -672,52 +679,94 @@ def test_stop_drops_kept_alive_connections(sagemaker_emulator_factory: Factory) 
 # --- control API, CLI, parent death ------------------------------------------------------------------------
 
 
-def test_the_http_control_api_drives_faults_and_reports(sagemaker_emulator: SageMakerEmulator) -> None:
-    control = EmulatorClient(sagemaker_emulator.url)
-    client = runtime_client(sagemaker_emulator.url)
-    # scripted faults
-    control.inject(DEFAULT_ENDPOINT, "internal_dependency", count=1)
+@pytest.fixture(params=["in-process", "http"])
+def emulator_control(
+    request: pytest.FixtureRequest, sagemaker_emulator: SageMakerEmulator
+) -> EmulatorControl:
+    """The running emulator behind `EmulatorControl`: the emulator object itself, or the HTTP client."""
+    if request.param == "http":
+        return EmulatorClient(sagemaker_emulator.url)
+    return sagemaker_emulator
+
+
+def test_the_control_interface_drives_faults_and_reports(
+    emulator_control: EmulatorControl, sagemaker_emulator: SageMakerEmulator
+) -> None:
+    # GIVEN the emulator driven only through EmulatorControl (in process, or over HTTP)
+    assert isinstance(emulator_control, EmulatorControl)
+    client = runtime_client(emulator_control.url)
+    assert emulator_control.endpoint_names() == [DEFAULT_ENDPOINT]
+    assert emulator_control.status(DEFAULT_ENDPOINT)["ready"] is True
+    # WHEN a fault is scripted THEN the next request fails with it
+    emulator_control.inject(DEFAULT_ENDPOINT, "internal_dependency", count=1)
     error = error_of(lambda: client.invoke_endpoint(EndpointName=DEFAULT_ENDPOINT, Body=b"{}"))
     assert isinstance(error, client.exceptions.InternalDependencyException)
     # fault spec replace and merge
-    control.set_faults(DEFAULT_ENDPOINT, FaultSpec(throttle_rate=1.0))
-    assert control.update_faults(DEFAULT_ENDPOINT, throttle_rate=0.0, latency_ms=1.0).latency_ms == 1.0
-    assert sagemaker_emulator.faults(DEFAULT_ENDPOINT).throttle_rate == 0.0
+    emulator_control.set_faults(DEFAULT_ENDPOINT, FaultSpec(throttle_rate=1.0))
+    assert (
+        emulator_control.update_faults(DEFAULT_ENDPOINT, throttle_rate=0.0, latency_ms=1.0).latency_ms == 1.0
+    )
+    assert emulator_control.faults(DEFAULT_ENDPOINT).throttle_rate == 0.0
+    assert sagemaker_emulator.faults(DEFAULT_ENDPOINT).latency_ms == 1.0
     # a not-ready window
-    control.not_ready_for(DEFAULT_ENDPOINT, 30)
+    emulator_control.not_ready_for(DEFAULT_ENDPOINT, 30)
     assert error_of(lambda: client.invoke_endpoint(EndpointName=DEFAULT_ENDPOINT, Body=b"{}")).response[
         "Error"
     ]["Code"] == ("ModelNotReadyException")
     with pytest.raises(TimeoutError):
-        control.wait_ready(DEFAULT_ENDPOINT, timeout=0.1)
-    control.not_ready_for(DEFAULT_ENDPOINT, 0)
-    control.wait_ready(DEFAULT_ENDPOINT, timeout=2)
+        emulator_control.wait_ready(DEFAULT_ENDPOINT, timeout=0.1)
+    emulator_control.not_ready_for(DEFAULT_ENDPOINT, 0)
+    emulator_control.wait_ready(DEFAULT_ENDPOINT, timeout=2)
+    # a throttling window, ended early
+    emulator_control.throttle_for(DEFAULT_ENDPOINT, 30)
+    throttled = error_of(lambda: client.invoke_endpoint(EndpointName=DEFAULT_ENDPOINT, Body=b"{}"))
+    assert throttled.response["Error"]["Code"] == "ThrottlingException"
+    emulator_control.throttle_for(DEFAULT_ENDPOINT, 0)
     # a request and its record
     client.invoke_endpoint(
         EndpointName=DEFAULT_ENDPOINT, Body=b"\x00\x01", ContentType="application/x-bin", InferenceId="i-1"
     )
-    last = control.requests(DEFAULT_ENDPOINT)[-1]
+    last = emulator_control.requests(DEFAULT_ENDPOINT)[-1]
     assert (last.body, last.members["InferenceId"], last.outcome) == (b"\x00\x01", "i-1", "ok")
-    stats = control.stats(DEFAULT_ENDPOINT)
-    assert (stats["internal_dependency"], stats["model_not_ready"], stats["ok"]) == (1, 1, 1)
+    stats = emulator_control.stats(DEFAULT_ENDPOINT)
+    assert (stats["internal_dependency"], stats["model_not_ready"], stats["throttled"], stats["ok"]) == (
+        1,
+        1,
+        1,
+        1,
+    )
+    assert emulator_control.container_log(DEFAULT_ENDPOINT) == ""  # inline: no container, no log
     # endpoints added and removed at run time
-    control.add_endpoint(EndpointSpec("added-later", container="inline"))
+    emulator_control.add_endpoint(EndpointSpec("added-later", container="inline"))
     assert client.invoke_endpoint(EndpointName="added-later", Body=b"x")["Body"].read() == b"x"
-    control.remove_endpoint("added-later")
+    emulator_control.remove_endpoint("added-later")
     assert isinstance(
         error_of(lambda: client.invoke_endpoint(EndpointName="added-later", Body=b"x")),
         client.exceptions.ValidationError,
     )
-    # errors of the control API itself
-    with pytest.raises(ControlError) as unknown:
-        control.stats("nope")
-    assert unknown.value.status == 404
-    with pytest.raises(ControlError) as bad_kind:
-        control.inject(DEFAULT_ENDPOINT, "meteor_strike")
-    assert bad_kind.value.status == 400
+    assert emulator_control.global_stats()["unknown_endpoint"] == 1
     # reset
-    control.reset()
-    assert control.stats(DEFAULT_ENDPOINT)["total"] == 0
+    emulator_control.reset()
+    assert emulator_control.stats(DEFAULT_ENDPOINT)["total"] == 0
+    assert emulator_control.global_stats()["unknown_endpoint"] == 0
+
+
+def test_control_errors_are_python_errors_in_process_and_status_codes_over_http(
+    sagemaker_emulator: SageMakerEmulator,
+) -> None:
+    http = EmulatorClient(sagemaker_emulator.url)
+    # WHEN an endpoint is unknown THEN KeyError in process, 404 over HTTP
+    with pytest.raises(KeyError):
+        sagemaker_emulator.stats("nope")
+    with pytest.raises(ControlError) as unknown:
+        http.stats("nope")
+    assert unknown.value.status == 404
+    # WHEN an argument is bad THEN ValueError (SpecError) in process, 400 over HTTP
+    with pytest.raises(ValueError, match="meteor_strike"):
+        sagemaker_emulator.inject(DEFAULT_ENDPOINT, "meteor_strike")
+    with pytest.raises(ControlError) as bad_kind:
+        http.inject(DEFAULT_ENDPOINT, "meteor_strike")
+    assert bad_kind.value.status == 400
 
 
 def test_the_cli_runs_standalone_and_its_containers_die_with_it(aws_test_env: None) -> None:
