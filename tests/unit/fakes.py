@@ -150,12 +150,10 @@ class FakeS3:
 
     def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
         if (Bucket, Key) not in self.objects:
-            raise ClientError(
-                {
-                    "Error": {"Code": "NoSuchKey", "Message": f"no such key {Key}"},
-                    "ResponseMetadata": {"HTTPStatusCode": 404},
-                },
-                "GetObject",
-            )
+            response: Any = {
+                "Error": {"Code": "NoSuchKey", "Message": f"no such key {Key}"},
+                "ResponseMetadata": {"HTTPStatusCode": 404},
+            }
+            raise ClientError(response, "GetObject")
         data = self.objects[(Bucket, Key)]
         return {"Body": io.BytesIO(data), "ContentLength": len(data)}

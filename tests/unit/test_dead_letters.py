@@ -69,7 +69,8 @@ def test_a_fitted_letter_never_exceeds_the_limit_and_keeps_the_reason(
     # GIVEN a body near 1 MiB, our attributes with any error text, and producer attributes of any size
     body = "é" * (body_bytes // 2) + "x" * (body_bytes % 2)
     producer: dict[str, MessageAttributeValueTypeDef] = {
-        f"attr{i}": {"DataType": "String", "StringValue": "v" * size} for i, size in enumerate(producer_values)
+        f"attr{i}": {"DataType": "String", "StringValue": "v" * size}
+        for i, size in enumerate(producer_values)
     }
     # WHEN fitted
     letter = dead_letters.fit(body, ours(error or "x"), producer)
@@ -97,7 +98,8 @@ def test_our_error_text_is_trimmed_before_any_producer_attribute_is_dropped() ->
     # THEN the error lost exactly 100 bytes and the producer attribute is kept
     assert letter is not None
     assert letter.attributes[dead_letters.ERROR].get("StringValue") == "e" * 924
-    assert letter.error_trimmed and letter.dropped == ()
+    assert letter.error_trimmed
+    assert letter.dropped == ()
     assert letter.attributes["tenant"] == {"DataType": "String", "StringValue": "acme"}
     assert message_size(letter.body, letter.attributes) == LIMIT
 
@@ -111,7 +113,10 @@ def test_a_body_that_cannot_fit_with_the_reason_needs_a_pointer() -> None:
         dead_letters.pointer_body(uri), {**ours(), dead_letters.BODY_S3_URI: dead_letters.text(uri)}, {}
     )
     assert pointer is not None
-    assert pointer.body == '{"invokerBodyS3Uri":"s3://bucket/dead-letters/00000000-0000-4000-8000-000000000001.body"}'
+    assert (
+        pointer.body
+        == '{"invokerBodyS3Uri":"s3://bucket/dead-letters/00000000-0000-4000-8000-000000000001.body"}'
+    )
 
 
 def test_at_most_ten_attributes_ours_first() -> None:
@@ -124,7 +129,7 @@ def test_at_most_ten_attributes_ours_first() -> None:
 
 
 def test_text_sqs_refuses_is_replaced() -> None:
-    assert dead_letters.text("a\x00b\x1fc\ud800")["StringValue"] == "a\ufffdb\ufffdc\ufffd"  # type: ignore[typeddict-item]
+    assert dead_letters.text("a\x00b\x1fc\ud800")["StringValue"] == "a\ufffdb\ufffdc\ufffd"
 
 
 def test_producer_attributes_that_cannot_be_sent_are_dropped_by_name() -> None:

@@ -257,7 +257,9 @@ def test_producer_attributes_that_do_not_fit_are_dropped_and_logged() -> None:
     big = "a" * 3000
     harness, stream = logged_harness(raises("ModelError"))
     body = _body_of(SQS_LIMIT - 3020)
-    record = sqs_record(body, message_attributes={"big": string_attribute(big), "small": string_attribute("s")})
+    record = sqs_record(
+        body, message_attributes={"big": string_attribute(big), "small": string_attribute("s")}
+    )
     # WHEN processed
     assert harness.run(record) == set()
     # THEN the copy keeps the body and reason; the large attribute gave way, and that is logged
@@ -299,7 +301,10 @@ def _count_attribute(value: str) -> dict[str, Any]:
         # moved back unchanged by SQS's own move task: our attributes are still there
         ({"invoker.reason": string_attribute("model_error")}, "1"),
         (
-            {"invoker.reason": string_attribute("model_error"), "invoker.redrive_count": _count_attribute("2")},
+            {
+                "invoker.reason": string_attribute("model_error"),
+                "invoker.redrive_count": _count_attribute("2"),
+            },
             "3",
         ),
         # redriven by the CLI: ours stripped, the count set: kept as it is
@@ -322,4 +327,3 @@ def test_the_dead_letter_copy_carries_the_redrive_count(
         assert count == {"DataType": "Number", "StringValue": expected}
     # AND every other incoming invoker.* attribute is replaced by this dead-lettering's own
     assert dead["MessageAttributes"]["invoker.reason"]["StringValue"] == "model_error"
-
