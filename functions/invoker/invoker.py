@@ -572,7 +572,19 @@ class Invoker:
         with self.batch.lock:
             lines, self.batch.log_lines = self.batch.log_lines, []
         for level, message, fields in lines:
-            getattr(self._logger, level)(message, extra=fields)
+            try:
+                getattr(self._logger, level)(message, extra=fields)
+            except Exception as exc:  # a line that cannot be written must not fail the batch
+                self._logger.error(
+                    "log line not written",
+                    extra={
+                        "line": message,
+                        "message_id": fields.get("message_id"),
+                        "disposition": fields.get("disposition"),
+                        "reason": fields.get("reason"),
+                        "exception_type": type(exc).__name__,
+                    },
+                )
 
 
 def _outgoing(

@@ -327,3 +327,45 @@ def test_the_dead_letter_copy_carries_the_redrive_count(
         assert count == {"DataType": "Number", "StringValue": expected}
     # AND every other incoming invoker.* attribute is replaced by this dead-lettering's own
     assert dead["MessageAttributes"]["invoker.reason"]["StringValue"] == "model_error"
+
+
+def test_what_goes_back_to_powertools_carries_no_payload(caplog: pytest.LogCaptureFixture) -> None:
+    # GIVEN Powertools' own debug logging on (it logs the exception of each failed record)
+    harness = Harness(_echoing("ThrottlingException"))
+    # WHEN a retry quoting the payload is handed back
+    with caplog.at_level(logging.DEBUG, logger="aws_lambda_powertools"):
+        record = sqs_record({"bodyText": MARKER})
+        assert harness.run(record) == {record["messageId"]}
+    # THEN Powertools saw the summary only
+    powertools = [r.getMessage() for r in caplog.records if r.name.startswith("aws_lambda_powertools")]
+    assert any("ThrottlingException" in line for line in powertools)
+    assert not any(MARKER in line for line in powertools)
+
+
+class _FailingLogger:
+    """A logger whose `dead-lettered` lines cannot be written (a broken handler, a bad field)."""
+
+    def __init__(self) -> None:
+        self.written: list[tuple[str, dict[str, Any]]] = []
+
+    def _write(self, message: str, extra: dict[str, Any] | None = None, **_: Any) -> None:
+        if message == "dead-lettered":
+            raise KeyError("cannot write")
+        self.written.append((message, extra or {}))
+
+    info = warning = error = exception = _write
+
+
+def test_a_log_line_that_cannot_be_written_does_not_fail_the_batch() -> None:
+    logger = _FailingLogger()
+    harness = Harness(raises("ModelError"), logger=logger)
+    record = sqs_record({"bodyText": "x"})
+    assert harness.run(record) == set()
+    assert harness.invoker.batch.dead_lettered == {"model_error": 1}
+    [(message, extra)] = logger.written
+    assert message == "log line not written"
+    assert (extra["line"], extra["reason"], extra["message_id"]) == (
+        "dead-lettered",
+        "model_error",
+        record["messageId"],
+    )
