@@ -150,6 +150,13 @@ def pointer_body(s3_uri: str) -> str:
     return json.dumps({POINTER_KEY: s3_uri}, separators=(",", ":"))
 
 
+def pointer_of(body: str, incoming: Mapping[str, Any]) -> str | None:
+    """The stored body's URI when this message is itself a pointer letter (with its attribute)."""
+    attribute = incoming.get(BODY_S3_URI)
+    uri = attribute.get("stringValue") if isinstance(attribute, dict) else None
+    return uri if isinstance(uri, str) and body == pointer_body(uri) else None
+
+
 def text(value: str) -> MessageAttributeValueTypeDef:
     return {"DataType": "String", "StringValue": sqs_text(value)}
 

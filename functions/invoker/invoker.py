@@ -504,6 +504,10 @@ class Invoker:
             producer, unusable = dead_letters.producer_attributes(incoming)
         body = record.raw_event.get("body")
         body = body if isinstance(body, str) else ""
+        stored = dead_letters.pointer_of(body, incoming)
+        if stored is not None:
+            # A pointer letter moved back unchanged (SQS's move task): it still points at the stored body.
+            ours[dead_letters.BODY_S3_URI] = text(stored)
         letter = dead_letters.fit(body, ours, producer)
         if letter is None:
             uri = self._store_body(info, body)

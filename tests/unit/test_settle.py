@@ -369,3 +369,22 @@ def test_a_log_line_that_cannot_be_written_does_not_fail_the_batch() -> None:
         "model_error",
         record["messageId"],
     )
+
+
+def test_a_pointer_letter_moved_back_unchanged_still_points_at_its_body() -> None:
+    # GIVEN a pointer letter that SQS's own move task brought back with its attributes
+    uri = "s3://requests-dead-letters/dead-letters/00000000-0000-4000-8000-000000000009.body"
+    body = dead_letters.pointer_body(uri)
+    harness = Harness(FakeRuntime())
+    incoming = {
+        "invoker.reason": string_attribute("model_error"),
+        "invoker.body_s3_uri": string_attribute(uri),
+    }
+    # WHEN it fails again (the envelope parser refuses a pointer)
+    assert harness.run(sqs_record(body, message_attributes=incoming)) == set()
+    # THEN the new letter keeps pointing at the stored body, one redrive more, nothing stored again
+    [dead] = harness.dead_letters()
+    assert dead["MessageBody"] == body
+    assert dead["MessageAttributes"]["invoker.body_s3_uri"]["StringValue"] == uri
+    assert dead["MessageAttributes"]["invoker.redrive_count"]["StringValue"] == "1"
+    assert harness.s3.objects == {}
