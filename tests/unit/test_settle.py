@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools import Logger
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from invoker import dead_letters
 
 from tests.factories import sqs_record, string_attribute
@@ -388,3 +390,50 @@ def test_a_pointer_letter_moved_back_unchanged_still_points_at_its_body() -> Non
     assert dead["MessageAttributes"]["invoker.body_s3_uri"]["StringValue"] == uri
     assert dead["MessageAttributes"]["invoker.redrive_count"]["StringValue"] == "1"
     assert harness.s3.objects == {}
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+lambda_attributes = st.fixed_dictionaries(
+    {},
+    optional={
+        "dataType": st.sampled_from(["String", "Number", "Binary", "String.x", "Binary.y", "Other"])
+        | json_values,
+        "stringValue": json_values,
+        "binaryValue": st.text(max_size=12) | json_values,
+        "stringListValues": json_values,
+    },
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    attributes=st.dictionaries(st.text(max_size=12), lambda_attributes | json_values, max_size=12),
+    receive_count=st.integers(min_value=1, max_value=3),
+)
+def test_any_message_attributes_end_in_a_counted_disposition(
+    attributes: dict[str, Any], receive_count: int
+) -> None:
+    # GIVEN a failing endpoint and a message with arbitrary attributes in any shape
+    harness = Harness(raises("ModelError"), MAX_RECEIVE_COUNT="3")
+    record = sqs_record({"bodyText": "x"}, receive_count=receive_count, message_attributes=attributes)
+    # WHEN processed: the handler never raises
+    failures = harness.run(record)
+    # THEN the record is dead-lettered with its reason, counted once
+    assert failures == set()
+    assert harness.invoker.batch.dead_lettered == {"model_error": 1}
+    [dead] = harness.dead_letters()
+    # AND every attribute on the copy is one SendMessage accepts
+    assert len(dead["MessageAttributes"]) <= 10
+    for name, value in dead["MessageAttributes"].items():
+        assert isinstance(name, str)
+        assert value["DataType"].split(".")[0] in {"String", "Number", "Binary"}
+        if value["DataType"].startswith("Binary"):
+            assert isinstance(value["BinaryValue"], bytes)
+            assert value["BinaryValue"]
+        else:
+            assert isinstance(value["StringValue"], str)
+            assert value["StringValue"]
