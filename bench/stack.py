@@ -293,6 +293,8 @@ class BenchStack:
         env = {
             "ENDPOINT_NAME": ENDPOINT_NAME,
             "DEAD_LETTER_QUEUE_URL": self.queues.dlq,
+            # Required setting; benchmark messages are small, so no letter ever needs the bucket.
+            "DEAD_LETTER_BUCKET": "invoker-bench-dead-letters",
             "MAX_RECEIVE_COUNT": "10",
             "MAX_CONCURRENCY": str(concurrency),
             "POWERTOOLS_SERVICE_NAME": "invoker-bench",

@@ -18,6 +18,8 @@ from constructs import Construct
 from infra import nag
 from infra.bundling import HANDLER
 from infra.routes import (
+    DEAD_LETTER_BODY_EXPIRY_DAYS,
+    DEAD_LETTERS_PREFIX,
     QUEUE_RETENTION_SECONDS,
     REQUEST_PAYLOAD_EXPIRY_DAYS,
     REQUESTS_PREFIX,
@@ -84,6 +86,7 @@ class InvokerRoute(Construct):
 
         self._add_queues(route, app_config)
         self._add_bucket(route)
+        self._add_dead_letter_bucket()
         self._add_function(route, app_config, code)
         self._add_event_source(route)
         self._add_alarms(route, app_config, alarm_topic)
@@ -156,6 +159,7 @@ class InvokerRoute(Construct):
                     id="abort-incomplete-uploads",
                     abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
                 ),
+                _dead_letter_expiry(),
             ]
             if route.large_payloads:
                 rules.append(
@@ -176,13 +180,45 @@ class InvokerRoute(Construct):
                 # Kept on stack deletion: results may still be unread (objects expire on their own).
                 removal_policy=cdk.RemovalPolicy.RETAIN,
             )
-            access = "writes results/" + (", reads requests/" if route.large_payloads else "")
+            access = f"writes results/ and {DEAD_LETTERS_PREFIX}" + (
+                ", reads requests/" if route.large_payloads else ""
+            )
             nag.acknowledge(
                 self.bucket,
                 "S1",
                 f"Only this route's function role uses the bucket ({access}) and every object expires by "
                 "lifecycle; enable CloudTrail S3 data events where object-level audit is required.",
             )
+
+    def _add_dead_letter_bucket(self) -> None:
+        """Where the function keeps a dead-letter body too large for SQS with its reason: the results
+        bucket when the route has one, else a small bucket of its own."""
+        if self.bucket is not None:
+            self.dead_letter_bucket = self.bucket
+            return
+        self.dead_letter_bucket = s3.Bucket(
+            self,
+            "DeadLetterBucket",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[
+                _dead_letter_expiry(),
+                s3.LifecycleRule(
+                    id="abort-incomplete-uploads",
+                    abort_incomplete_multipart_upload_after=cdk.Duration.days(1),
+                ),
+            ],
+            # Kept on stack deletion, like the DLQ's letters it backs (objects expire on their own).
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        nag.acknowledge(
+            self.dead_letter_bucket,
+            "S1",
+            f"Only this route's function role writes the bucket ({DEAD_LETTERS_PREFIX}) and every object "
+            "expires with its letter; enable CloudTrail S3 data events where object-level audit is required.",
+        )
 
     def _add_function(self, route: RouteConfig, app_config: AppConfig, code: lambda_.Code) -> None:
         stack = cdk.Stack.of(self)
@@ -235,6 +271,20 @@ class InvokerRoute(Construct):
         self.role.add_to_policy(
             iam.PolicyStatement(sid="SendToOwnQueues", actions=["sqs:SendMessage"], resources=send_to)
         )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteOversizedDeadLetters",
+                actions=["s3:PutObject"],
+                resources=[self.dead_letter_bucket.arn_for_objects(f"{DEAD_LETTERS_PREFIX}*")],
+            )
+        )
+        nag.acknowledge(
+            self.role,
+            "IAM5",
+            f"s3:PutObject only, under {DEAD_LETTERS_PREFIX} of this route's own bucket: the function names "
+            "each stored dead-letter body by its message id, so keys are not known in advance.",
+            finding=f"Resource::{nag.arn_reference(self.dead_letter_bucket)}/{DEAD_LETTERS_PREFIX}*",
+        )
         if self.bucket is not None:
             self.role.add_to_policy(
                 iam.PolicyStatement(
@@ -275,6 +325,7 @@ class InvokerRoute(Construct):
         environment = function_environment(
             route,
             dlq_url=self.dead_letter_queue.queue_url,
+            dead_letter_bucket=self.dead_letter_bucket.bucket_name,
             results_queue_url=self.results_queue.queue_url if self.results_queue else None,
             results_bucket=self.bucket.bucket_name if self.bucket else None,
             payload_s3_prefix=self.payload_s3_prefix,
@@ -403,3 +454,11 @@ class InvokerRoute(Construct):
         for alarm in self.alarms:
             alarm.add_alarm_action(action)
             alarm.add_ok_action(action)
+
+
+def _dead_letter_expiry() -> s3.LifecycleRule:
+    return s3.LifecycleRule(
+        id="expire-dead-letter-bodies",
+        prefix=DEAD_LETTERS_PREFIX,
+        expiration=cdk.Duration.days(DEAD_LETTER_BODY_EXPIRY_DAYS),
+    )

@@ -22,11 +22,15 @@ CONTEXT_KEY: Final = "invoker"
 # Key prefixes inside a route's bucket (the function contract's RESULTS_PREFIX default is "results/").
 RESULTS_PREFIX: Final = "results/"
 REQUESTS_PREFIX: Final = "requests/"
+# Bodies of dead-letter copies too large for SQS with their reason (the function's DEAD_LETTER_PREFIX).
+DEAD_LETTERS_PREFIX: Final = "dead-letters/"
 
 # Every queue keeps messages 14 days (the SQS maximum): nothing expires while an operator looks away.
 QUEUE_RETENTION_SECONDS: Final = 14 * 24 * 3600
 # Request payloads (largePayloads) outlive the longest a message can wait in its queue.
 REQUEST_PAYLOAD_EXPIRY_DAYS: Final = 15
+# A stored dead-letter body lives as long as its letter can stay in the DLQ (plus a day of slack).
+DEAD_LETTER_BODY_EXPIRY_DAYS: Final = QUEUE_RETENTION_SECONDS // 86_400 + 1
 
 DEFAULT_STACK_NAME: Final = "SqsSageMakerInvoker"
 DEFAULT_METRICS_NAMESPACE: Final = "SqsSageMakerInvoker"
@@ -168,6 +172,7 @@ def function_environment(
     route: RouteConfig,
     *,
     dlq_url: str,
+    dead_letter_bucket: str,
     results_queue_url: str | None,
     results_bucket: str | None,
     payload_s3_prefix: str | None,
@@ -187,6 +192,8 @@ def function_environment(
     env = {
         "ENDPOINT_NAME": route.endpoint_name,
         "DEAD_LETTER_QUEUE_URL": dlq_url,
+        "DEAD_LETTER_BUCKET": dead_letter_bucket,
+        "DEAD_LETTER_PREFIX": DEAD_LETTERS_PREFIX,
         "RESULTS_MODE": route.results.mode,
         "MAX_RECEIVE_COUNT": str(route.max_receive_count),
         "RETRY_BASE_SECONDS": str(route.retry_base_seconds),

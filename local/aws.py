@@ -19,6 +19,8 @@ import boto3
 from botocore.config import Config
 
 from infra.routes import (
+    DEAD_LETTER_BODY_EXPIRY_DAYS,
+    DEAD_LETTERS_PREFIX,
     QUEUE_RETENTION_SECONDS,
     REQUEST_PAYLOAD_EXPIRY_DAYS,
     REQUESTS_PREFIX,
@@ -158,6 +160,7 @@ class RouteResources:
     results_queue_url: str | None
     results_bucket: str | None
     payload_s3_prefix: str | None
+    dead_letter_bucket: str
 
     def outputs(self) -> dict[str, str]:
         prefix = output_prefix(self.route.name)
@@ -182,6 +185,7 @@ class RouteResources:
         return function_environment(
             self.route,
             dlq_url=self.dead_letter_queue_url,
+            dead_letter_bucket=self.dead_letter_bucket,
             results_queue_url=self.results_queue_url,
             results_bucket=self.results_bucket,
             payload_s3_prefix=self.payload_s3_prefix,
@@ -238,6 +242,11 @@ def create_route_resources(app: AppConfig, route: RouteConfig, endpoint_url: str
     if route.results.bucket:
         bucket = _bucket_name(app, route)
         _create_bucket(s3, bucket, route)
+    # As the stack does: the results bucket when there is one, else a small one of its own.
+    dead_letter_bucket = bucket
+    if dead_letter_bucket is None:
+        dead_letter_bucket = _bucket_name(app, route, "dead-letters")
+        _create_bucket(s3, dead_letter_bucket, route, results=False)
     function_name = _function_name(app, route)
     group = f"/aws/lambda/{function_name}"
     with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
@@ -253,6 +262,7 @@ def create_route_resources(app: AppConfig, route: RouteConfig, endpoint_url: str
         results_queue_url=results_url,
         results_bucket=bucket,
         payload_s3_prefix=payload_s3_prefix(bucket) if route.large_payloads and bucket else None,
+        dead_letter_bucket=dead_letter_bucket,
     )
 
 
@@ -261,13 +271,15 @@ def _function_name(app: AppConfig, route: RouteConfig) -> str:
     return f"{app.stack_name}-{route.name}-invoker"[-64:].lstrip("-")
 
 
-def _bucket_name(app: AppConfig, route: RouteConfig) -> str:
-    digest = hashlib.sha256(f"{app.stack_name}/{route.name}".encode()).hexdigest()[:8]
+def _bucket_name(app: AppConfig, route: RouteConfig, purpose: str = "") -> str:
+    key = f"{app.stack_name}/{route.name}" + (f"/{purpose}" if purpose else "")
+    digest = hashlib.sha256(key.encode()).hexdigest()[:8]
     return f"{app.stack_name.lower()[:30]}-{route.name}-{digest}".strip("-")
 
 
-def _create_bucket(s3: S3Client, bucket: str, route: RouteConfig) -> None:
-    """The results bucket: S3-managed encryption, public access blocked, owner-enforced, lifecycle rules."""
+def _create_bucket(s3: S3Client, bucket: str, route: RouteConfig, *, results: bool = True) -> None:
+    """A route's bucket: S3-managed encryption, public access blocked, owner-enforced, lifecycle rules
+    (the results bucket's, or only the dead-letter bodies' of a dead-letter bucket)."""
     s3.create_bucket(Bucket=bucket, ObjectOwnership="BucketOwnerEnforced")
     s3.put_public_access_block(
         Bucket=bucket,
@@ -286,19 +298,29 @@ def _create_bucket(s3: S3Client, bucket: str, route: RouteConfig) -> None:
     )
     rules: list[LifecycleRuleTypeDef] = [
         {
-            "ID": RESULTS_EXPIRY_RULE,
-            "Status": "Enabled",
-            "Filter": {"Prefix": RESULTS_PREFIX},
-            "Expiration": {"Days": route.results.expire_days},
-        },
-        {
             "ID": "abort-incomplete-uploads",
             "Status": "Enabled",
             "Filter": {"Prefix": ""},
             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
         },
+        {
+            "ID": "expire-dead-letter-bodies",
+            "Status": "Enabled",
+            "Filter": {"Prefix": DEAD_LETTERS_PREFIX},
+            "Expiration": {"Days": DEAD_LETTER_BODY_EXPIRY_DAYS},
+        },
     ]
-    if route.large_payloads:
+    if results:
+        rules.insert(
+            0,
+            {
+                "ID": RESULTS_EXPIRY_RULE,
+                "Status": "Enabled",
+                "Filter": {"Prefix": RESULTS_PREFIX},
+                "Expiration": {"Days": route.results.expire_days},
+            },
+        )
+    if results and route.large_payloads:
         rules.append(
             {
                 "ID": "expire-request-payloads",

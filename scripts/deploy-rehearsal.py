@@ -44,6 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from infra.routes import (  # noqa: E402
+    DEAD_LETTERS_PREFIX,
     REQUESTS_PREFIX,
     RESULTS_PREFIX,
     AppConfig,
@@ -326,8 +327,10 @@ class Rehearsal:
                 r["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] for r in encryption["Rules"]
             ]
             self.check.equal(f"{route.name}: bucket encryption", algorithms, ["AES256"])
+        # The results bucket doubles as the dead-letter bucket; without one the route has its own.
+        dead_letter_bucket = bucket or self.one(route, "DeadLetterBucket", "AWS::S3::Bucket")
         function_name = self.one(route, "Function", "AWS::Lambda::Function")
-        if function_name is None:
+        if function_name is None or dead_letter_bucket is None:
             return
         conf = self.aws.lam.get_function(FunctionName=function_name)["Configuration"]
         self.check.equal(f"{route.name}: runtime", conf["Runtime"], route.runtime)
@@ -337,6 +340,7 @@ class Rehearsal:
         expected_environment = function_environment(
             route,
             dlq_url=dlq[0],
+            dead_letter_bucket=dead_letter_bucket,
             results_queue_url=results[0] if results else None,
             results_bucket=bucket,
             payload_s3_prefix=payload_s3_prefix(bucket) if bucket and route.large_payloads else None,
@@ -353,7 +357,7 @@ class Rehearsal:
         queues = Queues(
             request[1]["QueueArn"], dlq[1]["QueueArn"], results[1]["QueueArn"] if results else None
         )
-        self.iam(route, conf["Role"].rsplit("/", 1)[-1], queues, bucket)
+        self.iam(route, conf["Role"].rsplit("/", 1)[-1], queues, bucket, dead_letter_bucket)
 
     def mapping(self, route: RouteConfig, function_name: str, request_arn: str) -> None:
         check = self.check
@@ -389,7 +393,9 @@ class Rehearsal:
                     {"MaximumConcurrency": route.max_concurrency},
                 )
 
-    def iam(self, route: RouteConfig, role_name: str, queues: Queues, bucket: str | None) -> None:
+    def iam(
+        self, route: RouteConfig, role_name: str, queues: Queues, bucket: str | None, dead_letter_bucket: str
+    ) -> None:
         check = self.check
         statements = role_statements(self.aws, role_name)
         attached = self.aws.iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"]
@@ -421,7 +427,7 @@ class Rehearsal:
                 actions_on(statements, queues.results),
                 {"sqs:SendMessage"},
             )
-        expected_s3: set[tuple[str, str]] = set()
+        expected_s3 = {("s3:PutObject", f"arn:aws:s3:::{dead_letter_bucket}/{DEAD_LETTERS_PREFIX}*")}
         if bucket:
             expected_s3.add(("s3:PutObject", f"arn:aws:s3:::{bucket}/{RESULTS_PREFIX}*"))
             if route.large_payloads:

@@ -63,6 +63,7 @@ def function_env(**overrides: str) -> dict[str, str]:
     env = {
         "ENDPOINT_NAME": "demo-classifier",
         "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/requests-dlq",
+        "DEAD_LETTER_BUCKET": "requests-dead-letters",
         "RESULTS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/results",
         "MAX_RECEIVE_COUNT": "5",
         "RETRY_BASE_SECONDS": "2",

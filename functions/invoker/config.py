@@ -43,6 +43,8 @@ class MessageFormat(StrEnum):
 class Config:
     endpoint_name: str
     dead_letter_queue_url: str
+    dead_letter_bucket: str
+    dead_letter_prefix: str
     results_queue_url: str | None
     results_bucket: str | None
     results_prefix: str
@@ -84,17 +86,15 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         raise ConfigError(
             f"RETRY_MAX_SECONDS ({retry_max}) must not be below RETRY_BASE_SECONDS ({retry_base})"
         )
-    prefix = env.get("RESULTS_PREFIX", "results/")
-    if prefix.startswith("/") or len(prefix) > 512:
-        raise ConfigError(
-            f"RESULTS_PREFIX={prefix!r} must be a relative S3 key prefix of at most 512 characters"
-        )
     return Config(
         endpoint_name=endpoint_name,
         dead_letter_queue_url=dlq,
+        # Where a dead-letter copy's body goes when it cannot fit in an SQS message with its reason.
+        dead_letter_bucket=reader.required("DEAD_LETTER_BUCKET", _BUCKET, "an S3 bucket name"),
+        dead_letter_prefix=reader.key_prefix("DEAD_LETTER_PREFIX", "dead-letters/"),
         results_queue_url=results_queue,
         results_bucket=results_bucket,
-        results_prefix=prefix,
+        results_prefix=reader.key_prefix("RESULTS_PREFIX", "results/"),
         results_mode=results_mode,
         max_receive_count=reader.required_integer("MAX_RECEIVE_COUNT", 1, 1000),
         retry_base_seconds=retry_base,
@@ -136,6 +136,12 @@ class _Reader:
         if not pattern.fullmatch(value):
             raise ConfigError(f"{name}={value!r} is not {what}")
         return value
+
+    def key_prefix(self, name: str, default: str) -> str:
+        prefix = self._env.get(name, default)
+        if prefix.startswith("/") or len(prefix) > 512:
+            raise ConfigError(f"{name}={prefix!r} must be a relative S3 key prefix of at most 512 characters")
+        return prefix
 
     def required_integer(self, name: str, low: int, high: int) -> int:
         if self._get(name) is None:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import base64
+import hashlib
 import json
 import random
+import re
 import threading
 import time
+import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from invoker import dead_letters
 from invoker.backoff import backoff_seconds
 from invoker.config import Config, MessageFormat, ResultsMode
 from invoker.envelope import MAX_PAYLOAD_BYTES, InvokeRequest, check_payload_size, parse_envelope, parse_raw
@@ -25,7 +28,7 @@ from invoker.outcomes import (
     classify,
 )
 from invoker.results import result_document
-from invoker.sqs_batch import OutgoingMessage, SendFailed, SqsBatchSender
+from invoker.sqs_batch import MAX_MESSAGE_BYTES, OutgoingMessage, SendFailed, SqsBatchSender, message_size
 
 if TYPE_CHECKING:
     import logging
@@ -39,11 +42,8 @@ if TYPE_CHECKING:
 
     from invoker.concurrency import AdaptiveLimiter
 
-# An SQS message, attributes included, is at most 1 MiB.
-MAX_SQS_MESSAGE_BYTES = 1_048_576
-# SQS allows at most 10 message attributes per message.
-MAX_MESSAGE_ATTRIBUTES = 10
-_MAX_ATTRIBUTE_TEXT = 1024
+# Message ids used as they are in dead-letter bucket keys; anything else is hashed.
+_SAFE_KEY_PART = re.compile(r"[A-Za-z0-9_-]{1,128}")
 # Messages returned without having failed themselves come back at once: they did nothing wrong.
 _RETURN_AT_ONCE = frozenset({Reason.DEADLINE, Reason.FIFO_GROUP_BLOCKED})
 # With LOG_PAYLOADS=true, how much of a payload goes into a log line.
@@ -123,15 +123,29 @@ class Invoker:
 
     # -- one record --------------------------------------------------------------------------------------
     def handle(self, record: SQSRecord) -> dict[str, Any]:
-        """Returns when the message may be deleted; raises `RetryLater` when it must come back."""
-        attributes = record.attributes
+        """Returns when the message may be deleted; raises `RetryLater` when it must come back.
+
+        Whatever fails on the way (a bug of ours included), the record ends in a disposition with a
+        reason, logged and counted: Powertools would otherwise fail it silently."""
+        raw = record.raw_event
+        attributes = raw.get("attributes")
+        attributes = attributes if isinstance(attributes, dict) else {}
+        message_id = str(raw.get("messageId") or "")
         info = RecordInfo(
-            message_id=record.message_id,
-            receive_count=_int(attributes.approximate_receive_count, 1),
-            source_arn=record.event_source_arn,
-            group_id=attributes.message_group_id,
-            request_id=record.message_id,
+            message_id=message_id,
+            receive_count=_int(attributes.get("ApproximateReceiveCount"), 1),
+            source_arn=str(raw.get("eventSourceARN") or ""),
+            group_id=attributes.get("MessageGroupId"),
+            request_id=message_id,
         )
+        try:
+            return self._handle(record, info)
+        except InvocationError as error:  # a retry, already scheduled, counted and logged
+            raise _quiet(error) from None
+        except Exception as exc:
+            return self._last_resort(record, info, exc)
+
+    def _handle(self, record: SQSRecord, info: RecordInfo) -> dict[str, Any]:
         try:
             if info.group_id is not None and info.group_id in self.batch.blocked_groups:
                 raise RetryLater(
@@ -159,11 +173,47 @@ class Invoker:
         except Exception as exc:
             # A bug of ours must not fail the whole batch, nor lose the message: retry it, and after
             # exhaustion it reaches the DLQ with this reason.
-            self._logger.exception("unexpected error", extra={"message_id": info.message_id})
-            unexpected = RetryLater(Reason.UNEXPECTED_ERROR, f"{type(exc).__name__}: {exc}")
-            unexpected.__cause__ = exc
-            return self._settle_failure(record, info, unexpected)
+            return self._settle_failure(record, info, self._unexpected(info, exc))
         return self._deliver(record, info, response, body, latency_ms)
+
+    def _unexpected(self, info: RecordInfo, exc: Exception) -> RetryLater:
+        # The exception's text may quote the message: logged only with LOG_PAYLOADS, the frames always.
+        fields: dict[str, Any] = {
+            "message_id": info.message_id,
+            "request_id": info.request_id,
+            "exception_type": type(exc).__name__,
+            "traceback": "".join(traceback.format_tb(exc.__traceback__)),
+        }
+        if self.config.log_payloads:
+            fields["exception"] = str(exc)
+        self._emit("error", "unexpected error", fields)
+        unexpected = RetryLater(
+            Reason.UNEXPECTED_ERROR, f"{type(exc).__name__}: {exc}", summary=type(exc).__name__
+        )
+        unexpected.__cause__ = exc
+        return unexpected
+
+    def _last_resort(self, record: SQSRecord, info: RecordInfo, exc: Exception) -> dict[str, Any]:
+        """Settling the record itself failed: retry it with the bare minimum (no producer attributes
+        copied); if even that fails, count and log it and let Powertools report it failed."""
+        error = self._unexpected(info, exc)
+        try:
+            return self._settle_failure(record, info, error, bare=True)
+        except InvocationError as retry:
+            raise _quiet(retry) from None
+        except Exception as again:
+            with self.batch.lock:
+                self.batch.retried[Reason.UNEXPECTED_ERROR] += 1
+            self._log(
+                "error",
+                "retry later",
+                info,
+                Disposition.RETRY,
+                Reason.UNEXPECTED_ERROR,
+                error=error.summary,
+                backoff="not applied: " + type(again).__name__,
+            )
+            raise RetryLater(Reason.UNEXPECTED_ERROR, error.summary) from None
 
     def _parse(self, record: SQSRecord) -> InvokeRequest:
         if self.config.message_format is MessageFormat.RAW:
@@ -189,20 +239,29 @@ class Invoker:
                 and error.http_status < 500
                 and code not in {"SlowDown", "RequestTimeout"}
             ):
-                raise InvalidMessage(f"bodyS3Uri s3://{bucket}/{key} could not be read: {code}") from exc
-            raise RetryLater(Reason.TRANSPORT_ERROR, f"reading s3://{bucket}/{key} failed: {code}") from exc
+                raise InvalidMessage(
+                    f"bodyS3Uri s3://{bucket}/{key} could not be read: {code}",
+                    summary=f"bodyS3Uri could not be read: {code}",
+                ) from exc
+            raise RetryLater(
+                Reason.TRANSPORT_ERROR,
+                f"reading s3://{bucket}/{key} failed: {code}",
+                summary=f"reading bodyS3Uri failed: {code}",
+            ) from exc
         check_payload_size(len(payload))
         return payload
 
     def _check_can_start(self) -> None:
         batch = self.batch
         if batch.not_ready_message is not None:
-            raise RetryLater(Reason.MODEL_NOT_READY, f"not invoked: {batch.not_ready_message}")
-        if batch.remaining_ms is not None and batch.remaining_ms() < self.config.deadline_seconds * 1000:
             raise RetryLater(
-                Reason.DEADLINE,
-                f"not invoked: less than {self.config.deadline_seconds} s of the function's time left",
+                Reason.MODEL_NOT_READY,
+                f"not invoked: {batch.not_ready_message}",
+                summary="not invoked: the endpoint answered ModelNotReadyException",
             )
+        if batch.remaining_ms is not None and batch.remaining_ms() < self.config.deadline_seconds * 1000:
+            text = f"not invoked: less than {self.config.deadline_seconds} s of the function's time left"
+            raise RetryLater(Reason.DEADLINE, text, summary=text)
 
     def _invoke(self, request: InvokeRequest, payload: bytes) -> tuple[dict[str, Any], bytes, float]:
         attempt = 0
@@ -270,7 +329,9 @@ class Invoker:
         except InvocationError:
             raise
         except Exception as exc:
-            raise RetryLater(Reason.RESULT_DELIVERY_FAILED, f"{type(exc).__name__}: {exc}") from exc
+            raise RetryLater(
+                Reason.RESULT_DELIVERY_FAILED, f"{type(exc).__name__}: {exc}", summary=_code_of(exc)
+            ) from exc
 
     def _write_result_unchecked(
         self, info: RecordInfo, response: dict[str, Any], body: bytes, latency_ms: float
@@ -298,12 +359,12 @@ class Invoker:
             )
             return
         text = _dumps(document(None))
-        if len(text) > MAX_SQS_MESSAGE_BYTES:
+        size = message_size(text)  # UTF-8 bytes, the way SQS counts them (the document is not ASCII-only)
+        if size > MAX_MESSAGE_BYTES:
             if config.results_bucket is None:
+                too_large = f"result of {size} bytes exceeds the SQS limit and RESULTS_BUCKET is not set"
                 raise InvocationError(
-                    Reason.RESULT_TOO_LARGE,
-                    f"result of {len(text)} bytes exceeds the SQS limit and RESULTS_BUCKET is not set",
-                    disposition=DEAD_LETTER,
+                    Reason.RESULT_TOO_LARGE, too_large, disposition=DEAD_LETTER, summary=too_large
                 )
             key = f"{config.results_prefix}{info.request_id}.body"
             self._put_object(key, body, response.get("ContentType") or "application/octet-stream")
@@ -311,7 +372,9 @@ class Invoker:
         try:
             self._results.send(_outgoing(self._results.queue_url, text, info))
         except SendFailed as exc:
-            raise RetryLater(Reason.RESULT_DELIVERY_FAILED, f"results queue: {exc}") from exc
+            raise RetryLater(
+                Reason.RESULT_DELIVERY_FAILED, f"results queue: {exc}", summary=f"results queue: {exc.code}"
+            ) from exc
 
     def _put_object(self, key: str, data: str | bytes, content_type: str) -> None:
         assert self.config.results_bucket is not None
@@ -324,10 +387,14 @@ class Invoker:
             )
         except Exception as exc:
             raise RetryLater(
-                Reason.RESULT_DELIVERY_FAILED, f"results bucket: {type(exc).__name__}: {exc}"
+                Reason.RESULT_DELIVERY_FAILED,
+                f"results bucket: {type(exc).__name__}: {exc}",
+                summary=f"results bucket: {_code_of(exc)}",
             ) from exc
 
-    def _settle_failure(self, record: SQSRecord, info: RecordInfo, error: InvocationError) -> dict[str, Any]:
+    def _settle_failure(
+        self, record: SQSRecord, info: RecordInfo, error: InvocationError, *, bare: bool = False
+    ) -> dict[str, Any]:
         last_reason: Reason | None = None
         if error.disposition is Disposition.RETRY:
             if info.receive_count < self.config.max_receive_count:
@@ -336,27 +403,46 @@ class Invoker:
             # The queue's redrive policy would move it on the next receive, without a reason: do it here.
             last_reason = error.reason
         try:
-            self._dead_letters.send(self._dead_letter_message(record, info, error, last_reason))
-        except SendFailed as exc:
-            failure = RetryLater(Reason.DEAD_LETTER_FAILED, f"dead-letter queue: {exc}")
+            letter = self._dead_letter_message(record, info, error, last_reason, bare=bare)
+            self._dead_letters.send(letter)
+        except (SendFailed, _StoreFailed) as exc:
+            failure = RetryLater(
+                Reason.DEAD_LETTER_FAILED,
+                f"dead-letter queue: {exc}",
+                summary=f"dead-letter: {_code_of(exc)}",
+            )
             self._schedule_retry(record, info, failure)
             raise failure from exc
         reason = Reason.RETRIES_EXHAUSTED if last_reason else error.reason
         with self.batch.lock:
             self.batch.dead_lettered[reason] += 1
-        extra: dict[str, Any] = {"error": error.message[:_MAX_ATTRIBUTE_TEXT]}
+        extra = self._error_fields(error)
         if last_reason:
             extra["last_reason"] = last_reason.value
-        if error.original_status_code is not None:
-            extra["original_status_code"] = error.original_status_code
-        if error.log_stream_arn:
-            extra["log_stream_arn"] = error.log_stream_arn
+        if letter.attributes and dead_letters.BODY_S3_URI in letter.attributes:
+            extra["body_s3_uri"] = letter.attributes[dead_letters.BODY_S3_URI].get("StringValue")
         self._log("error", "dead-lettered", info, Disposition.DEAD_LETTER, reason, **extra)
         return {
             "requestId": info.request_id,
             "disposition": Disposition.DEAD_LETTER.value,
             "reason": reason.value,
         }
+
+    def _error_fields(self, error: InvocationError) -> dict[str, Any]:
+        """What a log line says about an error: codes, statuses and the payload-free summary; the
+        message (which may quote the request) only with LOG_PAYLOADS."""
+        fields: dict[str, Any] = {"error": error.message if self.config.log_payloads else error.summary}
+        if error.error_code:
+            fields["error_code"] = error.error_code
+        if error.http_status is not None:
+            fields["http_status"] = error.http_status
+        if error.original_status_code is not None:
+            fields["original_status_code"] = error.original_status_code
+        if error.log_stream_arn:
+            fields["log_stream_arn"] = error.log_stream_arn
+        if self.config.log_payloads and error.original_message is not None:
+            fields["original_message"] = error.original_message
+        return fields
 
     def _schedule_retry(self, record: SQSRecord, info: RecordInfo, error: InvocationError) -> None:
         if error.reason in _RETURN_AT_ONCE:
@@ -365,59 +451,102 @@ class Invoker:
             delay = backoff_seconds(
                 info.receive_count, self.config.retry_base_seconds, self.config.retry_max_seconds, self._rng
             )
+        receipt_handle = record.raw_event["receiptHandle"]  # without it no backoff: the last resort logs that
         with self.batch.lock:
             self.batch.retried[error.reason] += 1
-            self.batch.retries.append(
-                PendingRetry(info.source_arn, record.receipt_handle, info.message_id, delay)
-            )
+            self.batch.retries.append(PendingRetry(info.source_arn, receipt_handle, info.message_id, delay))
         self._log(
             "warning",
             "retry later",
             info,
             Disposition.RETRY,
             error.reason,
-            error=error.message,
+            **self._error_fields(error),
             delay_seconds=delay,
         )
 
     def _dead_letter_message(
-        self, record: SQSRecord, info: RecordInfo, error: InvocationError, last_reason: Reason | None
+        self,
+        record: SQSRecord,
+        info: RecordInfo,
+        error: InvocationError,
+        last_reason: Reason | None,
+        *,
+        bare: bool = False,
     ) -> OutgoingMessage:
+        """The dead-letter copy: the body byte for byte (so a redrive re-processes it unchanged), our
+        reason attributes, and the producer's own attributes (raw mode's ContentType/Accept among
+        them) as far as SQS's limits allow. A body too large to fit with the reason is stored in the
+        dead-letter bucket and the letter points at it."""
+        text, num = dead_letters.text, dead_letters.number
         ours: dict[str, MessageAttributeValueTypeDef] = {
-            "invoker.reason": _text((Reason.RETRIES_EXHAUSTED if last_reason else error.reason).value),
-            "invoker.error": _text(error.message[:_MAX_ATTRIBUTE_TEXT] or error.reason.value),
-            "invoker.request_id": _text(info.request_id),
-            "invoker.message_id": _text(info.message_id),
-            "invoker.receive_count": {"DataType": "Number", "StringValue": str(info.receive_count)},
-            "invoker.source_queue_arn": _text(info.source_arn),
+            dead_letters.REASON: text((Reason.RETRIES_EXHAUSTED if last_reason else error.reason).value),
+            # The model's or the validator's own words: the letter holds the body anyway.
+            dead_letters.ERROR: text(error.message[: dead_letters.MAX_ERROR_TEXT] or error.reason.value),
+            dead_letters.REQUEST_ID: text(info.request_id),
+            dead_letters.MESSAGE_ID: text(info.message_id),
+            dead_letters.RECEIVE_COUNT: num(info.receive_count),
+            dead_letters.SOURCE_QUEUE_ARN: text(info.source_arn),
         }
         if last_reason is not None:
-            ours["invoker.last_reason"] = _text(last_reason.value)
+            ours[dead_letters.LAST_REASON] = text(last_reason.value)
         if error.original_status_code is not None:
-            ours["invoker.original_status_code"] = {
-                "DataType": "Number",
-                "StringValue": str(error.original_status_code),
-            }
+            ours[dead_letters.ORIGINAL_STATUS_CODE] = num(error.original_status_code)
         if error.log_stream_arn:
-            ours["invoker.log_stream_arn"] = _text(error.log_stream_arn)
-        # Keep the producer's own attributes (raw mode's ContentType/Accept among them) so a redrive
-        # re-processes the message unchanged, as far as SQS's limit of 10 attributes allows.
-        attributes = dict(ours)
-        dropped = []
-        for name, attribute in (record.raw_event.get("messageAttributes") or {}).items():
-            if name.startswith("invoker."):
-                continue  # from an earlier dead-lettering; replaced by ours
-            if len(attributes) >= MAX_MESSAGE_ATTRIBUTES:
-                dropped.append(name)
-                continue
-            attributes[name] = _from_lambda_attribute(attribute)
-        if dropped:
-            self._logger.warning(
-                "message attributes dropped from dead-letter copy (SQS allows 10)",
-                extra={"message_id": info.message_id, "dropped_attributes": dropped},
+            ours[dead_letters.LOG_STREAM_ARN] = text(error.log_stream_arn)
+        incoming = _incoming_attributes(record)
+        redrives = dead_letters.redrive_count(incoming)
+        if redrives is not None:
+            ours[dead_letters.REDRIVE_COUNT] = num(redrives)
+        producer: dict[str, MessageAttributeValueTypeDef] = {}
+        unusable: list[str] = []
+        if not bare:
+            producer, unusable = dead_letters.producer_attributes(incoming)
+        body = record.raw_event.get("body")
+        body = body if isinstance(body, str) else ""
+        stored = dead_letters.pointer_of(body, incoming)
+        if stored is not None:
+            # A pointer letter moved back unchanged (SQS's move task): it still points at the stored body.
+            ours[dead_letters.BODY_S3_URI] = text(stored)
+        letter = dead_letters.fit(body, ours, producer)
+        if letter is None:
+            uri = self._store_body(info, body)
+            ours[dead_letters.BODY_S3_URI] = text(uri)
+            letter = dead_letters.fit(dead_letters.pointer_body(uri), ours, producer)
+            assert letter is not None  # a short body with our attributes always fits
+        dropped = [*unusable, *letter.dropped]
+        if dropped or letter.error_trimmed:
+            self._emit(
+                "warning",
+                "dead-letter copy trimmed to SQS's limits",
+                {
+                    "message_id": info.message_id,
+                    "request_id": info.request_id,
+                    "dropped_attributes": dropped,
+                    "unusable_attributes": unusable,
+                    "error_text_trimmed": letter.error_trimmed,
+                    "size": message_size(letter.body, letter.attributes),
+                },
             )
-        # The body byte for byte, so a redrive re-processes it unchanged.
-        return _outgoing(self.config.dead_letter_queue_url, record.body or "", info, attributes)
+        return _outgoing(self.config.dead_letter_queue_url, letter.body, info, letter.attributes)
+
+    def _store_body(self, info: RecordInfo, body: str) -> str:
+        """The original body, as the exact UTF-8 bytes SQS delivered, in the dead-letter bucket."""
+        config = self.config
+        name = info.message_id
+        if not _SAFE_KEY_PART.fullmatch(name):
+            name = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
+        key = f"{config.dead_letter_prefix}{name}.body"
+        try:
+            self._s3().put_object(
+                Bucket=config.dead_letter_bucket,
+                Key=key,
+                Body=body.encode("utf-8", "surrogatepass"),
+                ContentType="application/octet-stream",
+            )
+        except Exception as exc:
+            raise _StoreFailed(_code_of(exc)) from exc
+        return f"s3://{config.dead_letter_bucket}/{key}"
 
     def _log(
         self,
@@ -447,7 +576,19 @@ class Invoker:
         with self.batch.lock:
             lines, self.batch.log_lines = self.batch.log_lines, []
         for level, message, fields in lines:
-            getattr(self._logger, level)(message, extra=fields)
+            try:
+                getattr(self._logger, level)(message, extra=fields)
+            except Exception as exc:  # a line that cannot be written must not fail the batch
+                self._logger.error(
+                    "log line not written",
+                    extra={
+                        "line": message,
+                        "message_id": fields.get("message_id"),
+                        "disposition": fields.get("disposition"),
+                        "reason": fields.get("reason"),
+                        "exception_type": type(exc).__name__,
+                    },
+                )
 
 
 def _outgoing(
@@ -478,13 +619,32 @@ def _dumps(document: dict[str, Any]) -> str:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
 
 
-def _text(value: str) -> MessageAttributeValueTypeDef:
-    return {"DataType": "String", "StringValue": value}
+class _StoreFailed(Exception):
+    """The dead-letter bucket refused the body of a letter too large for SQS."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"dead-letter bucket: {code}")
+        self.code = code
 
 
-def _from_lambda_attribute(attribute: dict[str, Any]) -> MessageAttributeValueTypeDef:
-    """Lambda's record shape (`stringValue`, `binaryValue` base64, `dataType`) back to SendMessage's."""
-    data_type = attribute.get("dataType", "String")
-    if attribute.get("binaryValue") is not None:
-        return {"DataType": data_type, "BinaryValue": base64.b64decode(attribute["binaryValue"])}
-    return {"DataType": data_type, "StringValue": str(attribute.get("stringValue", ""))}
+def _code_of(exc: BaseException) -> str:
+    """An exception's error code or type name: never its text, which may quote the message."""
+    code = getattr(exc, "code", None)
+    if isinstance(code, str) and code:
+        return code
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        error_code = response.get("Error", {}).get("Code")
+        if error_code:
+            return str(error_code)
+    return type(exc).__name__
+
+
+def _quiet(error: InvocationError) -> RetryLater:
+    """What goes back to Powertools (which may log it at debug level): the summary, not the message."""
+    return RetryLater(error.reason, error.summary, summary=error.summary)
+
+
+def _incoming_attributes(record: SQSRecord) -> dict[str, Any]:
+    attributes = record.raw_event.get("messageAttributes")
+    return attributes if isinstance(attributes, dict) else {}

@@ -80,10 +80,14 @@ class InvocationError(Exception):
         original_status_code: int | None = None,
         original_message: str | None = None,
         log_stream_arn: str | None = None,
+        summary: str | None = None,
     ) -> None:
         super().__init__(message)
         self.reason = reason
+        # `message` may quote the request (a model's error often does, a validator's may): it goes to the
+        # dead-letter copy only. `summary` never holds payload-derived text: it is what logs carry.
         self.message = message
+        self.summary = summary or error_code or reason.value
         self.disposition = disposition
         self.error_code = error_code
         self.http_status = http_status
@@ -93,15 +97,21 @@ class InvocationError(Exception):
 
 
 class InvalidMessage(InvocationError):
-    def __init__(self, message: str, *, request_id: str | None = None) -> None:
-        super().__init__(Reason.INVALID_MESSAGE, message, disposition=DEAD_LETTER)
+    def __init__(self, message: str, *, request_id: str | None = None, summary: str | None = None) -> None:
+        # Without a summary, logs say only that the message was refused: the text may quote its values.
+        super().__init__(
+            Reason.INVALID_MESSAGE,
+            message,
+            disposition=DEAD_LETTER,
+            summary=summary or "refused by the envelope parser (details in the dead-letter copy)",
+        )
         # The message's own requestId when it could be read, so the refusal is traceable by it.
         self.request_id = request_id
 
 
 class RetryLater(InvocationError):
-    def __init__(self, reason: Reason, message: str) -> None:
-        super().__init__(reason, message, disposition=RETRY)
+    def __init__(self, reason: Reason, message: str, *, summary: str | None = None) -> None:
+        super().__init__(reason, message, disposition=RETRY, summary=summary)
 
 
 def classify(exc: BaseException) -> InvocationError:
@@ -112,11 +122,13 @@ def classify(exc: BaseException) -> InvocationError:
         return _from_client_error(exc)
     if isinstance(exc, ParamValidationError):
         # botocore refused to build the request (a wrong type, a missing member): the message is at fault.
-        return InvalidMessage(str(exc))
+        return InvalidMessage(
+            str(exc), summary="ParamValidationError: botocore refused the request's members"
+        )
     if isinstance(exc, ConnectionError | HTTPClientError):
         # Connect/read timeouts, refused or reset connections.
-        return RetryLater(Reason.TRANSPORT_ERROR, f"{type(exc).__name__}: {exc}")
-    return RetryLater(Reason.UNEXPECTED_ERROR, f"{type(exc).__name__}: {exc}")
+        return RetryLater(Reason.TRANSPORT_ERROR, f"{type(exc).__name__}: {exc}", summary=type(exc).__name__)
+    return RetryLater(Reason.UNEXPECTED_ERROR, f"{type(exc).__name__}: {exc}", summary=type(exc).__name__)
 
 
 def _from_client_error(exc: ClientError) -> InvocationError:

@@ -9,12 +9,36 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef, SendMessageBatchRequestEntryTypeDef
 
 # SendMessageBatch: at most 10 entries, and the sum of the entries' sizes at most 1 MiB.
 MAX_BATCH_ENTRIES = 10
 MAX_BATCH_BYTES = 1_048_576
+# One SQS message, attributes included, is at most 1 MiB.
+MAX_MESSAGE_BYTES = 1_048_576
+
+
+def message_size(body: str, attributes: Mapping[str, MessageAttributeValueTypeDef] | None = None) -> int:
+    """Bytes SQS counts towards a message's size: the body's UTF-8 bytes plus, for each attribute, its
+    name, its data type and its value (string values as UTF-8, binary values as raw bytes)."""
+    total = _utf8_len(body)
+    for name, attribute in (attributes or {}).items():
+        total += _utf8_len(name) + _utf8_len(attribute.get("DataType", ""))
+        value = attribute.get("StringValue")
+        if isinstance(value, str):
+            total += _utf8_len(value)
+        else:
+            binary = attribute.get("BinaryValue", b"")
+            total += len(binary) if isinstance(binary, bytes | bytearray) else _utf8_len(str(binary))
+    return total
+
+
+def _utf8_len(text: str) -> int:
+    # surrogatepass: a size must never raise, whatever text it is asked about
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,15 +49,7 @@ class OutgoingMessage:
     deduplication_id: str | None = None
 
     def size(self) -> int:
-        """Bytes SQS counts towards the message size: the body plus each attribute's name, type and value."""
-        total = len(self.body.encode())
-        for name, attribute in (self.attributes or {}).items():
-            value = attribute.get("StringValue")
-            data = value.encode() if isinstance(value, str) else attribute.get("BinaryValue", b"")
-            total += (
-                len(name) + len(attribute["DataType"]) + (len(data) if isinstance(data, bytes | str) else 0)
-            )
-        return total
+        return message_size(self.body, self.attributes)
 
 
 class SendFailed(Exception):
@@ -59,6 +75,9 @@ class SqsBatchSender:
     def send(self, message: OutgoingMessage) -> None:
         future: Future[None] = Future()
         size = message.size()  # outside the lock, and so that taking a batch cannot fail
+        if size > MAX_MESSAGE_BYTES:
+            # Refused here: in a SendMessageBatch call it could fail the other entries too.
+            raise SendFailed("MessageTooLong", f"{size} bytes, above SQS's limit of {MAX_MESSAGE_BYTES}")
         with self._lock:
             self._pending.append((message, size, future))
             lead = not self._leader_active
@@ -81,12 +100,12 @@ class SqsBatchSender:
         batch: list[tuple[OutgoingMessage, Future[None]]] = []
         size = 0
         while self._pending and len(batch) < MAX_BATCH_ENTRIES:
-            message, message_size, future = self._pending[0]
-            if batch and size + message_size > MAX_BATCH_BYTES:
+            message, entry_size, future = self._pending[0]
+            if batch and size + entry_size > MAX_BATCH_BYTES:
                 break
             self._pending.popleft()
             batch.append((message, future))
-            size += message_size
+            size += entry_size
         return batch
 
     def _send_batch(self, batch: list[tuple[OutgoingMessage, Future[None]]]) -> None:

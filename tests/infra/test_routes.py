@@ -26,6 +26,8 @@ REPO = Path(__file__).resolve().parents[2]
 CONTRACT_VARIABLES = {
     "ENDPOINT_NAME",
     "DEAD_LETTER_QUEUE_URL",
+    "DEAD_LETTER_BUCKET",
+    "DEAD_LETTER_PREFIX",
     "RESULTS_QUEUE_URL",
     "RESULTS_BUCKET",
     "RESULTS_PREFIX",
@@ -279,6 +281,7 @@ def test_limits_are_inclusive() -> None:
 def env_for(r: RouteConfig, **kw: Any) -> dict[str, str]:
     args: dict[str, Any] = {
         "dlq_url": "https://sqs/dlq",
+        "dead_letter_bucket": "dead-letter-bucket",
         "results_queue_url": "https://sqs/results" if r.results.queue else None,
         "results_bucket": "bucket" if r.results.bucket else None,
         "payload_s3_prefix": payload_s3_prefix("bucket") if r.large_payloads else None,
@@ -316,6 +319,8 @@ def test_environment_of_a_full_route_is_exactly_the_contract() -> None:
     assert env == {
         "ENDPOINT_NAME": "my-endpoint",
         "DEAD_LETTER_QUEUE_URL": "https://sqs/dlq",
+        "DEAD_LETTER_BUCKET": "dead-letter-bucket",
+        "DEAD_LETTER_PREFIX": "dead-letters/",
         "RESULTS_QUEUE_URL": "https://sqs/results",
         "RESULTS_BUCKET": "bucket",
         "RESULTS_PREFIX": "results/",

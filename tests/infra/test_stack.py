@@ -56,6 +56,7 @@ def expected_environment(synth: Synth, route: InvokerRoute) -> dict[str, Any]:
     config = synth.stack.config
     placeholders = {
         "@dlq": ref(synth, route.dead_letter_queue),
+        "@dead-letter-bucket": ref(synth, route.dead_letter_bucket),
         "@results": ref(synth, route.results_queue) if route.results_queue else None,
         "@bucket": ref(synth, route.bucket) if route.bucket else None,
         "@payload": (
@@ -67,6 +68,7 @@ def expected_environment(synth: Synth, route: InvokerRoute) -> dict[str, Any]:
     env = function_environment(
         cfg,
         dlq_url="@dlq",
+        dead_letter_bucket="@dead-letter-bucket",
         results_queue_url="@results" if cfg.results.queue else None,
         results_bucket="@bucket" if cfg.results.bucket else None,
         payload_s3_prefix="@payload" if cfg.large_payloads else None,
@@ -259,6 +261,9 @@ def test_standard_iam_is_least_privilege(standard: Synth) -> None:
     assert actions_on(stmts, arn(standard, route.results_queue)) == {"sqs:SendMessage"}
     assert actions_on(stmts, {"Fn::Join": ["", [bucket, "/results/*"]]}) == {"s3:PutObject"}
     assert actions_on(stmts, {"Fn::Join": ["", [bucket, "/requests/*"]]}) == {"s3:GetObject"}
+    # the results bucket doubles as the dead-letter bucket: put-object under its prefix only
+    assert route.dead_letter_bucket is route.bucket
+    assert actions_on(stmts, {"Fn::Join": ["", [bucket, "/dead-letters/*"]]}) == {"s3:PutObject"}
     assert actions_on(stmts, arn(standard, route.log_group)) == {"logs:CreateLogStream", "logs:PutLogEvents"}
     # AND nothing else: no wildcard action, no Resource "*", no managed policy
     covered = [
@@ -268,6 +273,7 @@ def test_standard_iam_is_least_privilege(standard: Synth) -> None:
         arn(standard, route.results_queue),
         {"Fn::Join": ["", [bucket, "/results/*"]]},
         {"Fn::Join": ["", [bucket, "/requests/*"]]},
+        {"Fn::Join": ["", [bucket, "/dead-letters/*"]]},
         arn(standard, route.log_group),
     ]
     for s in stmts:
@@ -546,6 +552,7 @@ def test_fifo_bucket_expiry_and_email(fifo: Synth) -> None:
     assert {r["Id"]: r.get("ExpirationInDays") for r in rules} == {
         "expire-results": 3,
         "abort-incomplete-uploads": None,
+        "expire-dead-letter-bodies": 15,
     }
     fifo.template.has_resource_properties(
         "AWS::SNS::Subscription",
@@ -585,10 +592,32 @@ def test_two_routes_get_separate_resources(two_routes: Synth) -> None:
     assert len(two_routes.resources("AWS::Lambda::EventSourceMapping")) == 2
     # demo: request, DLQ, results; bulk-scoring: request, DLQ (results discarded)
     assert len(two_routes.resources("AWS::SQS::Queue")) == 5
-    assert two_routes.resources("AWS::S3::Bucket") == {}
+    # no results bucket: each route gets a dead-letter bucket of its own
+    assert len(two_routes.resources("AWS::S3::Bucket")) == 2
     assert len(two_routes.resources("AWS::CloudWatch::Alarm")) == 8
     assert len(two_routes.resources("AWS::SNS::Topic")) == 1
     assert len(two_routes.resources("AWS::CloudWatch::Dashboard")) == 1
+
+
+def test_a_route_without_results_bucket_gets_a_small_dead_letter_bucket(two_routes: Synth) -> None:
+    # GIVEN a route with no results bucket
+    demo = two_routes.stack.routes[0]
+    # THEN its dead-letter bucket is encrypted, private, TLS-only, and expires bodies with their letters
+    props = two_routes.props(demo.dead_letter_bucket)
+    assert props["BucketEncryption"] == {
+        "ServerSideEncryptionConfiguration": [{"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+    }
+    assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
+    rules = {rule["Id"]: rule for rule in props["LifecycleConfiguration"]["Rules"]}
+    assert rules["expire-dead-letter-bodies"]["Prefix"] == "dead-letters/"
+    assert rules["expire-dead-letter-bodies"]["ExpirationInDays"] == 15  # the DLQ keeps letters 14 days
+    # AND the function may only put objects under its prefix, and is told where
+    stmts = statements(two_routes, demo)
+    bucket = arn(two_routes, demo.dead_letter_bucket)
+    assert actions_on(stmts, {"Fn::Join": ["", [bucket, "/dead-letters/*"]]}) == {"s3:PutObject"}
+    variables = two_routes.props(demo.function)["Environment"]["Variables"]
+    assert variables["DEAD_LETTER_BUCKET"] == ref(two_routes, demo.dead_letter_bucket)
+    assert variables["DEAD_LETTER_PREFIX"] == "dead-letters/"
 
 
 def test_two_routes_share_one_code_asset(two_routes: Synth) -> None:
@@ -664,6 +693,7 @@ def test_acknowledgments_are_the_expected_ones(fifo: Synth) -> None:
         "AwsSolutions::AwsSolutions-S1",
         "AwsSolutions::AwsSolutions-L1",
         f"AwsSolutions::AwsSolutions-IAM5[Resource::<{bucket}.Arn>/results/*]",
+        f"AwsSolutions::AwsSolutions-IAM5[Resource::<{bucket}.Arn>/dead-letters/*]",
         "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
     }
 

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 REGION = "us-east-1"
+DEAD_LETTER_BUCKET = "requests-dead-letters"
 
 
 @contextmanager
@@ -181,9 +182,11 @@ def start_function(
     sqs = boto3.client("sqs", region_name=REGION)
     s3 = boto3.client("s3", region_name=REGION)
     queues = create_queues(sqs, fifo=fifo, max_receive_count=max_receive_count)
+    s3.create_bucket(Bucket=DEAD_LETTER_BUCKET)
     full_env = {
         "ENDPOINT_NAME": "demo-classifier",
         "DEAD_LETTER_QUEUE_URL": queues.dlq,
+        "DEAD_LETTER_BUCKET": DEAD_LETTER_BUCKET,
         "RESULTS_QUEUE_URL": queues.results,
         "MAX_RECEIVE_COUNT": str(max_receive_count),
         "RETRY_BASE_SECONDS": "2",

@@ -77,9 +77,30 @@ class FakeRuntime:
                 self.in_flight -= 1
 
 
+# SQS's limit on one message, and on the sum of one SendMessageBatch's entries.
+SQS_LIMIT = 1_048_576
+
+
+def sqs_size(entry: dict[str, Any]) -> int:
+    """A SendMessageBatch entry's size as SQS counts it (written here independently of the function's
+    own computation): body UTF-8 bytes, plus each attribute's name, data type and value."""
+    size = len(entry["MessageBody"].encode())
+    for name, attribute in (entry.get("MessageAttributes") or {}).items():
+        size += len(name.encode()) + len(attribute["DataType"].encode())
+        if "StringValue" in attribute:
+            size += len(attribute["StringValue"].encode())
+        else:
+            size += len(attribute["BinaryValue"])
+    return size
+
+
 class FakeSqs:
+    """Records what is sent, and refuses what real SQS refuses on size: an entry over 1 MiB fails,
+    a call whose entries add up to more than 1 MiB fails as a whole (moto counts neither)."""
+
     def __init__(self) -> None:
         self.sent: dict[str, list[dict[str, Any]]] = {}
+        self.refused: list[dict[str, Any]] = []
         self.visibility: list[dict[str, Any]] = []
         self.fail_queues: set[str] = set()
         self._lock = threading.Lock()
@@ -87,9 +108,23 @@ class FakeSqs:
     def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         if QueueUrl in self.fail_queues:
             raise ClientError({"Error": {"Code": "AccessDenied", "Message": "denied"}}, "SendMessageBatch")
+        if sum(sqs_size(e) for e in Entries) > SQS_LIMIT:
+            raise ClientError(
+                {"Error": {"Code": "AWS.SimpleQueueService.BatchRequestTooLong", "Message": "too long"}},
+                "SendMessageBatch",
+            )
+        ok = [e for e in Entries if sqs_size(e) <= SQS_LIMIT]
+        failed = [e for e in Entries if sqs_size(e) > SQS_LIMIT]
         with self._lock:
-            self.sent.setdefault(QueueUrl, []).extend(Entries)
-        return {"Successful": [{"Id": e["Id"]} for e in Entries], "Failed": []}
+            self.sent.setdefault(QueueUrl, []).extend(ok)
+            self.refused.extend(failed)
+        return {
+            "Successful": [{"Id": e["Id"]} for e in ok],
+            "Failed": [
+                {"Id": e["Id"], "Code": "InvalidParameterValue", "Message": "too long", "SenderFault": True}
+                for e in failed
+            ],
+        }
 
     def change_message_visibility_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         with self._lock:
@@ -98,3 +133,27 @@ class FakeSqs:
 
     def bodies(self, queue_url: str) -> list[str]:
         return [entry["MessageBody"] for entry in self.sent.get(queue_url, [])]
+
+
+class FakeS3:
+    """put_object/get_object on a dict; `fail` makes every put raise AccessDenied."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], bytes] = {}
+        self.fail = False
+
+    def put_object(self, *, Bucket: str, Key: str, Body: bytes, **_: Any) -> dict[str, Any]:
+        if self.fail:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "denied"}}, "PutObject")
+        self.objects[(Bucket, Key)] = Body
+        return {}
+
+    def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
+        if (Bucket, Key) not in self.objects:
+            response: Any = {
+                "Error": {"Code": "NoSuchKey", "Message": f"no such key {Key}"},
+                "ResponseMetadata": {"HTTPStatusCode": 404},
+            }
+            raise ClientError(response, "GetObject")
+        data = self.objects[(Bucket, Key)]
+        return {"Body": io.BytesIO(data), "ContentLength": len(data)}

@@ -16,7 +16,7 @@ from invoker.invoker import Invoker
 from invoker.processor import ConcurrentSqsProcessor, plan_lanes, queue_url_from_arn
 
 from tests.factories import FIFO_QUEUE_ARN, FakeContext, function_env, sqs_event, sqs_record, string_attribute
-from tests.unit.fakes import FakeRuntime, FakeSqs, ok_response, service_error
+from tests.unit.fakes import FakeRuntime, FakeS3, FakeSqs, ok_response, service_error
 
 ENV = function_env()
 RESULTS = ENV["RESULTS_QUEUE_URL"]
@@ -25,18 +25,19 @@ SOURCE_URL = queue_url_from_arn("arn:aws:sqs:us-east-1:123456789012:requests")
 
 
 class Harness:
-    def __init__(self, runtime: FakeRuntime, **env: str) -> None:
+    def __init__(self, runtime: FakeRuntime, *, logger: Any = None, **env: str) -> None:
         self.config = load_config(function_env(**env))
         self.runtime = runtime
         self.sqs = FakeSqs()
+        self.s3 = FakeS3()
         self.limiter = AdaptiveLimiter(self.config.max_concurrency)
         self.invoker = Invoker(
             self.config,
             runtime=runtime,  # type: ignore[arg-type]
             sqs=self.sqs,  # type: ignore[arg-type]
-            s3=lambda: pytest.fail("S3 not expected"),
+            s3=lambda: self.s3,  # type: ignore[arg-type,return-value]
             limiter=self.limiter,
-            logger=logging.getLogger("test"),
+            logger=logger or logging.getLogger("test"),
             rng=random.Random(7),
             sleep=lambda _s: None,
         )

@@ -14,6 +14,7 @@ def make_env(**overrides: str | None) -> dict[str, str]:
     env = {
         "ENDPOINT_NAME": "my-endpoint",
         "DEAD_LETTER_QUEUE_URL": DLQ_URL,
+        "DEAD_LETTER_BUCKET": "my-route-dead-letters",
         "RESULTS_QUEUE_URL": RESULTS_URL,
         "MAX_RECEIVE_COUNT": "5",
     }
@@ -38,6 +39,8 @@ def test_defaults_of_every_optional_variable() -> None:
     assert config == Config(
         endpoint_name="my-endpoint",
         dead_letter_queue_url=DLQ_URL,
+        dead_letter_bucket="my-route-dead-letters",
+        dead_letter_prefix="dead-letters/",
         results_queue_url=RESULTS_URL,
         results_bucket=None,
         results_prefix="results/",
@@ -61,6 +64,7 @@ def test_every_variable_is_read() -> None:
     env = make_env(
         RESULTS_BUCKET="my-results-bucket",
         RESULTS_PREFIX="out/route-a/",
+        DEAD_LETTER_PREFIX="letters/route-a/",
         RESULTS_MODE="deliver",
         MAX_RECEIVE_COUNT="1000",
         RETRY_BASE_SECONDS="3",
@@ -77,6 +81,7 @@ def test_every_variable_is_read() -> None:
     config = load_config(env)
     # THEN each lands in its field
     assert (config.results_bucket, config.results_prefix) == ("my-results-bucket", "out/route-a/")
+    assert config.dead_letter_prefix == "letters/route-a/"
     assert (config.max_receive_count, config.retry_base_seconds, config.retry_max_seconds) == (1000, 3, 43200)
     assert (config.max_concurrency, config.message_format) == (256, MessageFormat.RAW)
     assert config.payload_s3_prefix == "s3://my-payloads/in/"
@@ -93,7 +98,9 @@ def test_reads_os_environ_when_no_mapping_is_given(monkeypatch: pytest.MonkeyPat
     assert load_config().endpoint_name == "from-environ"
 
 
-@pytest.mark.parametrize("name", ["ENDPOINT_NAME", "DEAD_LETTER_QUEUE_URL", "MAX_RECEIVE_COUNT"])
+@pytest.mark.parametrize(
+    "name", ["ENDPOINT_NAME", "DEAD_LETTER_QUEUE_URL", "DEAD_LETTER_BUCKET", "MAX_RECEIVE_COUNT"]
+)
 @pytest.mark.parametrize("absent", [None, "", "   "], ids=["unset", "empty", "blank"])
 def test_required_variable_missing_names_it(name: str, absent: str | None) -> None:
     # GIVEN a required variable unset or empty WHEN loaded THEN the error names it
@@ -153,6 +160,10 @@ MALFORMED = [
     ("RESULTS_BUCKET", "b" * 64),
     ("RESULTS_PREFIX", "/absolute/"),
     ("RESULTS_PREFIX", "p" * 513),
+    ("DEAD_LETTER_BUCKET", "Upper-Case"),
+    ("DEAD_LETTER_BUCKET", "s3://my-bucket"),
+    ("DEAD_LETTER_PREFIX", "/absolute/"),
+    ("DEAD_LETTER_PREFIX", "p" * 513),
     ("RESULTS_MODE", "drop"),
     ("MESSAGE_FORMAT", "xml"),
     ("PAYLOAD_S3_PREFIX", "s3://my-payloads/in"),

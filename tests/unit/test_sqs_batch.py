@@ -335,3 +335,16 @@ def test_fifo_fields_and_attributes_are_passed_through() -> None:
 def test_outgoing_message_size_counts_body_and_attributes(message: OutgoingMessage, size: int) -> None:
     # GIVEN a message WHEN sized THEN body bytes plus each attribute's name, type and value bytes
     assert message.size() == size
+
+
+def test_a_message_over_the_sqs_limit_is_refused_before_any_call() -> None:
+    # GIVEN a message of 1 MiB + 1 byte counting its attribute (name 4 + type 6 + value 1)
+    fake = FakeSqs()
+    attribute: dict[str, MessageAttributeValueTypeDef] = {"note": {"DataType": "String", "StringValue": "x"}}
+    oversized = OutgoingMessage(body="b" * (1_048_576 - 10), attributes=attribute)
+    assert oversized.size() == 1_048_577
+    # WHEN sent THEN it fails on its own, without a SendMessageBatch call that could fail others
+    with pytest.raises(SendFailed) as raised:
+        make_sender(fake).send(oversized)
+    assert raised.value.code == "MessageTooLong"
+    assert fake.calls == []
