@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 
+from infra.dashboard import DashboardRoute, dashboard_body
 from infra.routes import load_app_config
 from local.aws import (
     ACCOUNT,
@@ -256,7 +257,25 @@ class LocalStack:
             create_alarms(self.app, resources, self.moto.url, self.alarm_topic_arn)
         self.dashboard_name = self.app.stack_name
         self.cloudwatch().put_dashboard(
-            DashboardName=self.dashboard_name, DashboardBody=json.dumps({"widgets": []})
+            DashboardName=self.dashboard_name, DashboardBody=json.dumps(self.dashboard_body())
+        )
+
+    def dashboard_body(self) -> dict[str, Any]:
+        """The deployed stack's dashboard (the same code builds it), with this stack's names."""
+        return dashboard_body(
+            [
+                DashboardRoute(
+                    route=resources.route,
+                    # The queue name is the URL's last segment (SQS's own rule).
+                    request_queue_name=resources.request_queue_url.rsplit("/", 1)[-1],
+                    dead_letter_queue_name=resources.dead_letter_queue_url.rsplit("/", 1)[-1],
+                    function_name=resources.function_name,
+                )
+                for resources in self.routes.values()
+            ],
+            namespace=self.app.metrics_namespace,
+            service=self.app.service_name,
+            region=self.region,
         )
 
     def _outputs(self) -> dict[str, str]:
