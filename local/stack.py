@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -317,8 +318,16 @@ class LocalStack:
         return {**self.service_environment(), "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region}
 
 
+# A named profile makes the SDKs and the AWS CLI skip the credentials in the environment; a session token
+# would be sent with the dummy keys. Neither belongs to the local stack.
+UNSET_FOR_CLIENTS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+
+
 def export_lines(env: Mapping[str, str]) -> str:
-    return "\n".join(f"export {key}={value}" for key, value in sorted(env.items()))
+    """A file to ``source``: the stack's variables, and none of the user's that would override them."""
+    lines = [f"unset {' '.join(UNSET_FOR_CLIENTS)}"]
+    lines += [f"export {key}={shlex.quote(value)}" for key, value in sorted(env.items())]
+    return "\n".join(lines)
 
 
 def pid_alive(pid: int) -> bool:
