@@ -17,6 +17,7 @@ import re
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -40,7 +41,8 @@ LOCAL_STACK = "local-stack-snippet"
 EMULATOR = "emulator-snippet"
 EMULATOR_PORT = 8080  # the README's standalone command and snippets use it
 EXPECT = re.compile(r"expect='(?P<regex>[^']*)'")
-FENCE = re.compile(r"^```(?P<lang>[a-z]*)\n(?P<code>.*?)^```", re.S | re.M)
+# Fences inside list items are indented; their code lines carry the same indent.
+FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[a-z]*)\n(?P<code>.*?)^(?P=indent)```", re.S | re.M)
 DIFFERENCES = re.compile(r"^Known differences from AWS.*?(?=\n\n|\Z)", re.S | re.M)
 
 
@@ -85,7 +87,8 @@ def other_shell_snippets() -> list[Snippet]:
     for path in documents():
         text = path.read_text(encoding="utf-8")
         for match in FENCE.finditer(text):
-            code, lang = match["code"], match["lang"]
+            lang = match["lang"]
+            code = textwrap.dedent(match["code"])
             if lang == "console":
                 code = "\n".join(line[2:] for line in code.splitlines() if line.startswith("$ "))
             elif lang not in {"bash", "sh"} or code in marked:
