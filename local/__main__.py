@@ -72,7 +72,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         stack.start()
         env_file = state_dir / "env"
-        env_file.write_text(export_lines(stack.env_for_clients()) + "\n")
+        # Written whole, then renamed: whoever sees the file (`up --detach`, a shell) sees all of it.
+        partial = state_dir / "env.partial"
+        partial.write_text(export_lines(stack.env_for_clients()) + "\n")
+        partial.replace(env_file)
         print(json.dumps(stack.outputs, indent=2), flush=True)
         print(
             f"\nLocal stack up. Outputs: {state_dir / 'outputs.json'}; function logs: {state_dir / 'logs'}/\n"
@@ -95,6 +98,8 @@ def _up_detached(args: argparse.Namespace, state_dir: Path) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     outputs = state_dir / "outputs.json"
     outputs.unlink(missing_ok=True)
+    env_file = state_dir / "env"
+    env_file.unlink(missing_ok=True)
     command = [
         sys.executable,
         "-m",
@@ -117,7 +122,8 @@ def _up_detached(args: argparse.Namespace, state_dir: Path) -> int:
     )
     deadline = time.monotonic() + args.wait
     while time.monotonic() < deadline:
-        if outputs.exists():
+        # Both files: the env file is written after outputs.json, and the README sources it next.
+        if outputs.exists() and env_file.exists():
             print(outputs.read_text(), end="")
             print(
                 f"local stack running in the background (pid {process.pid}); stop it with: python -m local down"

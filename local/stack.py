@@ -11,12 +11,14 @@ import contextlib
 import json
 import logging
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 
+from infra.dashboard import DashboardRoute, dashboard_body
 from infra.routes import load_app_config
 from local.aws import (
     ACCOUNT,
@@ -256,7 +258,25 @@ class LocalStack:
             create_alarms(self.app, resources, self.moto.url, self.alarm_topic_arn)
         self.dashboard_name = self.app.stack_name
         self.cloudwatch().put_dashboard(
-            DashboardName=self.dashboard_name, DashboardBody=json.dumps({"widgets": []})
+            DashboardName=self.dashboard_name, DashboardBody=json.dumps(self.dashboard_body())
+        )
+
+    def dashboard_body(self) -> dict[str, Any]:
+        """The deployed stack's dashboard (the same code builds it), with this stack's names."""
+        return dashboard_body(
+            [
+                DashboardRoute(
+                    route=resources.route,
+                    # The queue name is the URL's last segment (SQS's own rule).
+                    request_queue_name=resources.request_queue_url.rsplit("/", 1)[-1],
+                    dead_letter_queue_name=resources.dead_letter_queue_url.rsplit("/", 1)[-1],
+                    function_name=resources.function_name,
+                )
+                for resources in self.routes.values()
+            ],
+            namespace=self.app.metrics_namespace,
+            service=self.app.service_name,
+            region=self.region,
         )
 
     def _outputs(self) -> dict[str, str]:
@@ -298,8 +318,16 @@ class LocalStack:
         return {**self.service_environment(), "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region}
 
 
+# A named profile makes the SDKs and the AWS CLI skip the credentials in the environment; a session token
+# would be sent with the dummy keys. Neither belongs to the local stack.
+UNSET_FOR_CLIENTS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+
+
 def export_lines(env: Mapping[str, str]) -> str:
-    return "\n".join(f"export {key}={value}" for key, value in sorted(env.items()))
+    """A file to ``source``: the stack's variables, and none of the user's that would override them."""
+    lines = [f"unset {' '.join(UNSET_FOR_CLIENTS)}"]
+    lines += [f"export {key}={shlex.quote(value)}" for key, value in sorted(env.items())]
+    return "\n".join(lines)
 
 
 def pid_alive(pid: int) -> bool:
