@@ -1,0 +1,120 @@
+"""`invoker dlq redrive` against a route whose function fails every message again: each run ends by itself,
+moves each letter at most once, and letters redriven --max-redrives times are held back; dead letters
+whose body is kept in S3 go back as their original bytes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+pytest.register_assert_rewrite("tests.integration.cli_fixtures")
+
+from tests.integration.cli_fixtures import (  # noqa: E402 - after the rewrite registration
+    DUMMY_ENV,
+    ORDERED_ROUTE,
+    REPO_ROOT,
+    FailingConsumer,
+    wait_for,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tests.integration.cli_fixtures import CliStack
+
+pytest_plugins = ["tests.integration.cli_fixtures"]
+
+# Far longer than a run over 5 letters takes; a redrive that feeds its own loop never ends by itself.
+RUN_TIMEOUT_S = 45
+
+
+def _redrive(stack: CliStack, *args: str) -> tuple[int, dict[str, Any], str]:
+    """One `invoker dlq redrive --json` in its own process; fails the test if it does not end."""
+    try:
+        done = subprocess.run(
+            stack.subprocess_command("dlq", "redrive", "--json", "-q", *args),
+            cwd=REPO_ROOT,
+            env={**os.environ, **DUMMY_ENV},
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:  # subprocess.run has killed it
+        pytest.fail(f"redrive did not end within {RUN_TIMEOUT_S} s: {exc.stderr!r}")
+    return done.returncode, json.loads(done.stdout), done.stderr
+
+
+@pytest.mark.parametrize("fifo", [False, True], ids=["standard", "fifo"])
+def test_redrive_against_a_route_that_fails_again_ends_and_moves_each_letter_once(
+    make_cli_stack: Callable[..., CliStack], fifo: bool
+) -> None:
+    # GIVEN five invalid letters in the DLQ of a route whose consumer dead-letters every message again
+    stack = make_cli_stack([ORDERED_ROUTE] if fifo else None)
+    route = "ordered" if fifo else "demo"
+    dlq = stack.route(route).dead_letter_queue_url
+    bodies = [f"not json {i}" for i in range(5)]
+    for i, body in enumerate(bodies):
+        stack.dead_letter(body, reason="invalid_message", request_id=f"bad-{i}", route=route, group_id="g")
+    consumer = FailingConsumer(stack, route=route).start()
+    try:
+        for run in (1, 2, 3):
+            # WHEN the DLQ is redriven while the copies fail again as fast as they arrive
+            code, report, stderr = _redrive(stack)
+
+            # THEN the run ends by itself and moved each letter exactly once, with its redrive count
+            assert code == 0, stderr
+            assert report["moved"] == 5, report
+            assert report["heldBack"] == 0
+            wait_for(lambda run=run: consumer.total() == 5 * run, what=f"run {run}'s copies consumed")
+            wait_for(lambda: stack.counts(dlq) == (5, 0), what="the copies dead-lettered again")
+            assert consumer.received == dict.fromkeys(bodies, run)
+            assert all(counts[-1] == str(run) for counts in consumer.redrive_counts.values())
+
+        # AND WHEN a fourth run finds every letter redriven 3 times (the default --max-redrives)
+        code, report, stderr = _redrive(stack)
+
+        # THEN it holds them all back: nothing moved, all still in the DLQ, and it says so
+        assert code == 0, stderr
+        assert (report["moved"], report["heldBack"]) == (0, 5)
+        assert "held back 5" in stderr
+        assert stack.counts(dlq) == (5, 0)
+        assert consumer.total() == 15
+
+        # AND --force moves them once more, counting on
+        code, report, stderr = _redrive(stack, "--force")
+        assert code == 0, stderr
+        assert report["moved"] == 5
+        wait_for(lambda: consumer.total() == 20, what="the forced copies consumed")
+        assert all(counts == ["1", "2", "3", "4"] for counts in consumer.redrive_counts.values())
+    finally:
+        consumer.stop()
+
+
+def test_move_task_is_refused_when_it_would_move_letters_that_must_be_held_back(cli_stack: CliStack) -> None:
+    # GIVEN letters redriven 3 times already, next to one never redriven
+    number = {"DataType": "Number", "StringValue": "3"}
+    for i in range(2):
+        cli_stack.dead_letter(
+            f"tired {i}", reason="model_error", request_id=f"t-{i}", extra={"invoker.redrive_count": number}
+        )
+    cli_stack.dead_letter("fresh", reason="model_error", request_id="f-0")
+    route = cli_stack.route()
+
+    # WHEN the native move task is asked for (it can neither filter nor count)
+    refused = cli_stack.invoke("dlq", "redrive", "--move-task")
+
+    # THEN it is refused before anything moves, naming why and the way out
+    assert refused.exit_code == 1
+    assert "2 of 3 dead letter(s) were redriven 3 time(s) already" in refused.stderr
+    assert cli_stack.counts(route.dead_letter_queue_url) == (3, 0)
+    assert cli_stack.counts(route.request_queue_url) == (0, 0)
+
+    # AND WHEN forced (moto has no move task: the message-by-message fallback runs, forced too)
+    forced = cli_stack.invoke("dlq", "redrive", "--move-task", "--force")
+    assert forced.exit_code == 0, forced.stderr
+    assert cli_stack.counts(route.request_queue_url) == (3, 0)
