@@ -433,7 +433,8 @@ class FailingConsumer:
             for message in messages:
                 body = message.get("Body", "")
                 incoming = message.get("MessageAttributes", {})
-                count = incoming.get("invoker.redrive_count", {}).get("StringValue")
+                kept = incoming.get("invoker.redrive_count")
+                count = kept.get("StringValue") if kept is not None else None
                 with self._lock:
                     self.received[body] += 1
                     self.redrive_counts.setdefault(body, []).append(count)

@@ -4,6 +4,7 @@ whose body is kept in S3 go back as their original bytes."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -49,6 +50,10 @@ def _redrive(stack: CliStack, *args: str) -> tuple[int, dict[str, Any], str]:
     return done.returncode, json.loads(done.stdout), done.stderr
 
 
+def _consumed(consumer: FailingConsumer, expected: int) -> bool:
+    return consumer.total() == expected
+
+
 @pytest.mark.parametrize("fifo", [False, True], ids=["standard", "fifo"])
 def test_redrive_against_a_route_that_fails_again_ends_and_moves_each_letter_once(
     make_cli_stack: Callable[..., CliStack], fifo: bool
@@ -70,7 +75,7 @@ def test_redrive_against_a_route_that_fails_again_ends_and_moves_each_letter_onc
             assert code == 0, stderr
             assert report["moved"] == 5, report
             assert report["heldBack"] == 0
-            wait_for(lambda run=run: consumer.total() == 5 * run, what=f"run {run}'s copies consumed")
+            wait_for(functools.partial(_consumed, consumer, 5 * run), what=f"run {run}'s copies consumed")
             wait_for(lambda: stack.counts(dlq) == (5, 0), what="the copies dead-lettered again")
             assert consumer.received == dict.fromkeys(bodies, run)
             assert all(counts[-1] == str(run) for counts in consumer.redrive_counts.values())
