@@ -123,3 +123,73 @@ def test_move_task_is_refused_when_it_would_move_letters_that_must_be_held_back(
     forced = cli_stack.invoke("dlq", "redrive", "--move-task", "--force")
     assert forced.exit_code == 0, forced.stderr
     assert cli_stack.counts(route.request_queue_url) == (3, 0)
+
+
+def _pointer_letter(stack: CliStack, request_id: str, key: str, body: bytes | None) -> str:
+    """A dead letter whose body did not fit next to its reason, as the function writes it: the original
+    bytes in the route's bucket (unless `body` is None: the object is missing), a pointer in the DLQ."""
+    bucket = stack.route().results_bucket
+    assert bucket is not None
+    uri = f"s3://{bucket}/{key}"
+    if body is not None:
+        stack.s3().put_object(Bucket=bucket, Key=key, Body=body)
+    return stack.dead_letter(
+        json.dumps({"invokerBodyS3Uri": uri}),
+        reason="model_error",
+        request_id=request_id,
+        extra={"invoker.body_s3_uri": {"DataType": "String", "StringValue": uri}},
+    )
+
+
+def test_a_letter_whose_body_is_in_s3_is_shown_and_redriven_as_its_original_bytes(
+    cli_stack: CliStack,
+) -> None:
+    # GIVEN a pointer letter whose original body (close to 1 MiB, with bytes that must survive exactly)
+    # is in S3, a second one whose object is gone, and an ordinary letter
+    original = ('{"requestId": "big-1",  "bodyText": "ünï\\tcödé ' + "x" * 1_000_000 + '"}\n').encode()
+    _pointer_letter(cli_stack, "big-1", "dead-letters/big-1", original)
+    _pointer_letter(cli_stack, "gone-1", "dead-letters/gone-1", None)
+    cli_stack.dead_letter('{"requestId": "small-1"}', reason="model_error", request_id="small-1")
+    route = cli_stack.route()
+
+    # WHEN they are shown
+    raw = cli_stack.invoke("dlq", "show", "big-1", "--raw")
+    as_json = cli_stack.invoke("dlq", "show", "big-1", "--json")
+    gone = cli_stack.invoke("dlq", "show", "gone-1")
+
+    # THEN the original body is shown, byte for byte; the missing one fails clearly and stays in the DLQ
+    assert raw.exit_code == as_json.exit_code == 0, (raw.stderr, as_json.stderr)
+    assert raw.stdout_bytes == original
+    assert json.loads(as_json.stdout)["body"].encode() == original
+    assert gone.exit_code == 1
+    assert "dead-letters/gone-1" in gone.stderr
+    assert "unreadable" in gone.stderr
+    assert "invokerBodyS3Uri" in gone.stdout  # the letter as it is
+    assert cli_stack.counts(route.dead_letter_queue_url) == (3, 0)
+
+    # AND WHEN the DLQ is redriven
+    result = cli_stack.invoke("dlq", "redrive", "--json")
+
+    # THEN the original bytes went back (not the pointer); the unreadable letter stays, skipped with why
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert (report["moved"], report["skipped"]) == (2, 1)
+    assert "gone-1" in result.stderr
+    assert "unreadable" in result.stderr
+    moved = sorted(cli_stack.bodies(route.request_queue_url), key=len)
+    assert [body.encode() for body in moved] == [b'{"requestId": "small-1"}', original]
+    left = cli_stack.peek(route.dead_letter_queue_url)
+    assert [m["MessageAttributes"]["invoker.request_id"]["StringValue"] for m in left] == ["gone-1"]
+
+
+def test_move_task_is_refused_for_letters_whose_body_is_in_s3(cli_stack: CliStack) -> None:
+    # GIVEN a pointer letter
+    _pointer_letter(cli_stack, "big-2", "dead-letters/big-2", b"original")
+
+    # WHEN the native move task is asked for, even forced
+    result = cli_stack.invoke("dlq", "redrive", "--move-task", "--force")
+
+    # THEN it is refused: the task would send the pointer, not the body
+    assert result.exit_code == 1
+    assert "keep their body in S3" in result.stderr
+    assert cli_stack.counts(cli_stack.route().dead_letter_queue_url) == (1, 0)
