@@ -16,6 +16,7 @@ import json
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -44,6 +45,7 @@ INVOKER_PREFIX = "invoker."
 REDRIVE_COUNT = "invoker.redrive_count"
 BODY_S3_URI = "invoker.body_s3_uri"
 DEFAULT_MAX_REDRIVES = 3
+MAX_READ_COUNT = 10**9  # a larger redrive count reads as this (held back all the same)
 MAX_MESSAGE_ATTRIBUTES = 10  # SQS's limit per message
 # No invoker.reason: SQS itself moved the message (the request queue's maxReceiveCount), e.g. after the
 # function failed whole batches. The local demo uses the same name.
@@ -91,9 +93,17 @@ class DeadLetter:
 
     @property
     def redrive_count(self) -> int:
-        """Redrives so far (0 when never redriven; a value that is not a count reads as 0)."""
+        """Redrives so far: 0 when never redriven or not a number; any SQS Number form ("3", "3.0", "3e0")
+        reads as its whole part, so no spelling of a count slips past --max-redrives."""
         text = (self.attribute(REDRIVE_COUNT) or "").strip()
-        return int(text) if text.isdecimal() and text.isascii() else 0
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            return 0
+        if not value.is_finite() or value < 0:
+            return 0
+        # Capped before int(): "1e999999999" would otherwise build a billion-digit integer.
+        return MAX_READ_COUNT if value >= MAX_READ_COUNT else int(value)
 
     @property
     def body_s3_uri(self) -> str | None:

@@ -11,6 +11,10 @@ import subprocess
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from invoker_cli.dlq import MAX_READ_COUNT, DeadLetter
 
 pytest.register_assert_rewrite("tests.integration.cli_fixtures")
 
@@ -193,3 +197,50 @@ def test_move_task_is_refused_for_letters_whose_body_is_in_s3(cli_stack: CliStac
     assert result.exit_code == 1
     assert "keep their body in S3" in result.stderr
     assert cli_stack.counts(cli_stack.route().dead_letter_queue_url) == (1, 0)
+
+
+@given(text=st.text())
+def test_any_redrive_count_attribute_reads_as_a_count(text: str) -> None:
+    # GIVEN a letter whose invoker.redrive_count holds any text at all (a producer may set it)
+    letter = DeadLetter(
+        {
+            "MessageId": "m",
+            "MessageAttributes": {"invoker.redrive_count": {"DataType": "Number", "StringValue": text}},
+        }
+    )
+
+    # WHEN its count is read, THEN it never raises and is a count
+    assert 0 <= letter.redrive_count <= MAX_READ_COUNT
+
+
+def test_a_huge_redrive_count_reads_at_once_as_the_cap() -> None:
+    # GIVEN a count with a billion digits, written in a few characters
+    letter = DeadLetter(
+        {
+            "MessageId": "m",
+            "MessageAttributes": {
+                "invoker.redrive_count": {"DataType": "Number", "StringValue": "1e999999999"}
+            },
+        }
+    )
+
+    # WHEN it is read, THEN it is the cap (held back), computed at once
+    assert letter.redrive_count == MAX_READ_COUNT
+
+
+@given(
+    count=st.integers(min_value=0, max_value=10**9), spelling=st.sampled_from(["{}", "{}.0", " {} ", "{}e0"])
+)
+def test_every_spelling_of_a_number_reads_as_that_count(count: int, spelling: str) -> None:
+    # GIVEN a count written in any of the forms SQS accepts for a Number
+    letter = DeadLetter(
+        {
+            "MessageId": "m",
+            "MessageAttributes": {
+                "invoker.redrive_count": {"DataType": "Number", "StringValue": spelling.format(count)}
+            },
+        }
+    )
+
+    # WHEN it is read, THEN it is that count (so "3.0" is held back like "3")
+    assert letter.redrive_count == count
