@@ -204,6 +204,41 @@ def test_tables_are_not_cut_when_stdout_is_not_a_terminal(cli_stack: CliStack) -
     assert any(error in line for line in shown.stdout.splitlines())
 
 
+def test_trace_and_status_are_whole_and_not_padded_when_stdout_is_not_a_terminal(cli_stack: CliStack) -> None:
+    # GIVEN a log line of the function with a long error message
+    logs = cli_stack.logs()
+    group = f"/aws/lambda/{cli_stack.route().function_name}"
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    error = "ValidationError: " + " ".join(f"part{i}" for i in range(80))
+    document = {
+        "message": "dead-lettered",
+        "request_id": "cut-1",
+        "reason": "validation_error",
+        "error": error,
+    }
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName="s",
+        logEvents=[{"timestamp": int(time.time() * 1000) - 1000, "message": json.dumps(document)}],
+    )
+
+    # WHEN the request is traced and the status shown into a pipe, with a narrow COLUMNS
+    traced = cli_stack.runner.invoke(
+        app,
+        ["--state-dir", str(cli_stack.state_dir), "trace", "cut-1", "--method", "filter"],
+        env={"COLUMNS": "40"},
+    )
+    status = cli_stack.runner.invoke(
+        app, ["--state-dir", str(cli_stack.state_dir), "status"], env={"COLUMNS": "40"}
+    )
+
+    # THEN the error is whole on one line, and nothing is padded out to a "width" a pipe does not have
+    assert traced.exit_code == status.exit_code == 0, (traced.stderr, status.stderr)
+    assert any(error in line for line in traced.stdout.splitlines())
+    assert "route demo → endpoint demo-endpoint" in status.stdout
+    assert max(len(line) for line in (traced.stdout + status.stdout).splitlines()) < len(error) + 200
+
+
 # ------------------------------------------------------------------------------------------------
 # --version and shell completion
 
