@@ -779,8 +779,8 @@ def dlq_redrive(
     move_task: Annotated[
         bool,
         typer.Option(
-            "--move-task",
-            help="Use SQS StartMessageMoveTask for the whole DLQ (no filter, no redrive count: see the README).",
+            "--move-task/--no-move-task",
+            help="Hand the whole DLQ to one SQS message move task (no filter, no hold-back: see the README); default: message by message.",
         ),
     ] = False,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for a move task to finish.")] = True,
