@@ -676,13 +676,10 @@ def dlq_show(
         except dlq_ops.BodyUnavailable as exc:
             unavailable = str(exc)
     if raw:
-        if unavailable is None:
-            sys.stdout.buffer.write(body.encode()) if hasattr(sys.stdout, "buffer") else sys.stdout.write(
-                body
-            )
-            sys.stdout.flush()
-        else:
+        if unavailable is not None:
             raise CliError(f"{unavailable}; the letter stays in the DLQ")
+        sys.stdout.write(body)
+        sys.stdout.flush()
         return
     if as_json:
         document = {
@@ -724,14 +721,15 @@ def _print_dead_letter(
             shown = f"[link={url}]{shown}[/link]" if url else shown
         table.add_row(escape(name), shown)
     out.print(table)
-    if found.body_s3_uri is not None and shown_from_s3:
-        out.print(f"[bold]body[/] (the original, from {escape(found.body_s3_uri)}):")
+    origin = f"the original, from {escape(found.body_s3_uri)}" if found.body_s3_uri and shown_from_s3 else ""
     try:
         pretty = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
     except ValueError:
-        out.print("[bold]body[/] (not JSON):")
-        out.print(escape(body), markup=False)
+        out.print(f"[bold]body[/] ({origin + ', ' if origin else ''}not JSON):")
+        out.print(body, markup=False)  # markup off: printed as it is, no escaping
     else:
+        if origin:
+            out.print(f"[bold]body[/] ({origin}):")
         # Highlighting only on a terminal: Syntax pads every line to the console's width.
         out.print(Syntax(pretty, "json", word_wrap=True) if out.is_terminal else escape(pretty))
 
