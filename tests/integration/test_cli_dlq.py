@@ -100,6 +100,8 @@ def test_show_finds_a_message_by_request_id_or_message_id(cli_stack: CliStack) -
     raw = cli_stack.invoke("dlq", "show", message_id, "--raw")
     as_json = cli_stack.invoke("dlq", "show", "me-1", "--json")
     missing = cli_stack.invoke("dlq", "show", "nope")
+    cli_stack.dead_letter("plain [bold]text[/bold]", reason="invalid_message", request_id="brackets-1")
+    plain = cli_stack.invoke("dlq", "show", "brackets-1")
 
     # THEN the attributes and body are shown, --raw is the body byte for byte, and unknown ids fail in one line
     assert shown.exit_code == raw.exit_code == as_json.exit_code == 0
@@ -111,7 +113,8 @@ def test_show_finds_a_message_by_request_id_or_message_id(cli_stack: CliStack) -
     assert document["messageAttributes"]["invoker.original_status_code"] == "401"
     assert missing.exit_code == 1
     assert missing.stderr.startswith("error: no message with request id or message id 'nope'")
-    assert cli_stack.counts(cli_stack.route().dead_letter_queue_url) == (8, 0)
+    assert "plain [bold]text[/bold]" in plain.stdout  # a body that is not JSON, as it is
+    assert cli_stack.counts(cli_stack.route().dead_letter_queue_url) == (9, 0)
 
 
 def test_dry_run_changes_nothing(cli_stack: CliStack) -> None:
