@@ -7,10 +7,12 @@ the same code: both are a dict of stack outputs (see invoker_cli.target).
 
 import contextlib
 import functools
+import importlib.metadata
 import inspect
 import json
 import re
 import sys
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -18,8 +20,10 @@ from pathlib import Path
 from typing import IO, Annotated, Any
 
 import typer
+import typer.rich_utils
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.markup import escape
+from rich.rule import Rule
 from rich.syntax import Syntax
 from rich.table import Table
 
@@ -35,6 +39,7 @@ from invoker_cli.ui import (
     format_age,
     format_ms_timestamp,
     log_stream_url,
+    no_color,
     progress,
     sparkline,
     stderr_console,
@@ -51,7 +56,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
-    add_completion=False,
+    # --install-completion / --show-completion (bash, zsh, fish, PowerShell).
+    add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 dlq_app = typer.Typer(
@@ -66,6 +72,11 @@ app.add_typer(local_app, name="local")
 
 TARGET_PANEL = "Target"
 SPARK_POINTS = 30
+DISTRIBUTION = "sqs-sagemaker-invoker"
+
+if no_color():
+    # Help and usage errors are rendered by Typer's own Rich console: no escape codes there either.
+    typer.rich_utils.COLOR_SYSTEM = None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -182,10 +193,26 @@ def targeted(func: Callable[..., None]) -> Callable[..., None]:
     return handle_errors(wrapper)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"invoker {importlib.metadata.version(DISTRIBUTION)}\n")
+        raise typer.Exit
+
+
 @app.callback()
 def main(
     ctx: typer.Context,
     *,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
     stack: StackOption = None,
     local: LocalOption = False,
     state_dir: StateDirOption = None,
@@ -640,8 +667,18 @@ def dlq_show(
         name: value.get("StringValue", value.get("BinaryValue"))
         for name, value in sorted(found.message.get("MessageAttributes", {}).items())
     }
+    # A pointer letter (body kept in S3): show the original body; if it cannot be read, say so and show
+    # the letter as it is. The letter stays in the DLQ either way.
+    body, unavailable = found.body, None
+    if found.body_s3_uri is not None:
+        try:
+            body = dlq_ops.original_body(found, target.s3())
+        except dlq_ops.BodyUnavailable as exc:
+            unavailable = str(exc)
     if raw:
-        sys.stdout.write(found.body)
+        if unavailable is not None:
+            raise CliError(f"{unavailable}; the letter stays in the DLQ")
+        sys.stdout.write(body)
         sys.stdout.flush()
         return
     if as_json:
@@ -649,12 +686,23 @@ def dlq_show(
             "messageId": found.message_id,
             "requestId": found.request_id,
             "reason": found.reason,
-            "body": found.body,
+            "body": body,
+            "bodyS3Uri": found.body_s3_uri,
+            "bodyUnavailable": unavailable,
+            "redriveCount": found.redrive_count,
             "messageAttributes": {k: v if isinstance(v, str) else repr(v) for k, v in attributes.items()},
             "attributes": found.message.get("Attributes", {}),
         }
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        _raise_unavailable(unavailable)
         return
+    _print_dead_letter(route, found, attributes, body, shown_from_s3=unavailable is None)
+    _raise_unavailable(unavailable)
+
+
+def _print_dead_letter(
+    route: Route, found: dlq_ops.DeadLetter, attributes: dict[str, Any], body: str, *, shown_from_s3: bool
+) -> None:
     out = stdout_console()
     table = Table(title=f"Dead letter {found.message_id} (route {route.name})", show_header=False)
     table.add_column("attribute", style="bold")
@@ -673,12 +721,22 @@ def dlq_show(
             shown = f"[link={url}]{shown}[/link]" if url else shown
         table.add_row(escape(name), shown)
     out.print(table)
+    origin = f"the original, from {escape(found.body_s3_uri)}" if found.body_s3_uri and shown_from_s3 else ""
     try:
-        pretty = json.dumps(json.loads(found.body), indent=2, ensure_ascii=False)
-        out.print(Syntax(pretty, "json", word_wrap=True))
+        pretty = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
     except ValueError:
-        out.print("[bold]body[/] (not JSON):")
-        out.print(escape(found.body), markup=False)
+        out.print(f"[bold]body[/] ({origin + ', ' if origin else ''}not JSON):")
+        out.print(body, markup=False)  # markup off: printed as it is, no escaping
+    else:
+        if origin:
+            out.print(f"[bold]body[/] ({origin}):")
+        # Highlighting only on a terminal: Syntax pads every line to the console's width.
+        out.print(Syntax(pretty, "json", word_wrap=True) if out.is_terminal else escape(pretty))
+
+
+def _raise_unavailable(unavailable: str | None) -> None:
+    if unavailable is not None:
+        raise CliError(f"{unavailable}; shown as it is in the DLQ, where the letter stays")
 
 
 @dlq_app.command("redrive")
@@ -696,6 +754,17 @@ def dlq_redrive(
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, help="Redrive at most this many.", show_default=False)
     ] = None,
+    max_redrives: Annotated[
+        int,
+        typer.Option(
+            "--max-redrives",
+            min=1,
+            help="Hold back (leave in the DLQ) messages already redriven this many times (invoker.redrive_count).",
+        ),
+    ] = dlq_ops.DEFAULT_MAX_REDRIVES,
+    force: Annotated[
+        bool, typer.Option("--force", help="Redrive held-back messages too (and start a move task anyway).")
+    ] = False,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be redriven; change nothing.")
     ] = False,
@@ -706,24 +775,25 @@ def dlq_redrive(
         ),
     ] = None,
     move_task: Annotated[
-        bool | None,
+        bool,
         typer.Option(
             "--move-task/--no-move-task",
-            help="Use SQS StartMessageMoveTask (default: only on AWS, standard queues, no --reason/--limit).",
-            show_default=False,
+            help="Hand the whole DLQ to one SQS message move task (no filter, no hold-back: see the README); default: message by message.",
         ),
-    ] = None,
+    ] = False,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for a move task to finish.")] = True,
     visibility_timeout: Annotated[
         int, typer.Option(min=1, max=43_200, help="Seconds a message stays hidden while being redriven.")
     ] = 120,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the report as JSON instead of the request ids.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Send dead letters back to their request queue, each one sent before it is deleted from the DLQ.
 
-    The original body goes back byte for byte with the producer's attributes (invoker.* dropped) and its FIFO group. An interruption can leave a duplicate, never a loss.
+    The original body goes back byte for byte (fetched from S3 for letters that point to it) with the producer's attributes, its FIFO group and invoker.redrive_count + 1. One run goes through what the DLQ held when it started and moves each message at most once. Prints the request ids moved, one per line; the report goes to stderr. An interruption can leave a duplicate, never a loss.
     """
-    out = stdout_console()
     err = stderr_console()
     reasons = set(reason) if reason else None
     target, route = _open(opts)
@@ -731,40 +801,10 @@ def dlq_redrive(
         raise CliError(
             "--move-task moves the whole DLQ: it cannot be combined with --reason, --limit or --dry-run"
         )
-    use_move_task = (
-        move_task
-        if move_task is not None
-        else (reasons is None and limit is None and not dry_run and not target.is_local and not route.fifo)
-    )
-    if use_move_task:
-        try:
-            handle = dlq_ops.start_move_task(target, route)
-        except (ClientError, BotoCoreError) as exc:
-            err.print(
-                f"StartMessageMoveTask unavailable ({escape(describe_aws_error(exc) or str(exc))}); "
-                "redriving message by message (send, then delete)"
-            )
-        else:
-            out.print(
-                f"started message move task {escape(handle)} from {route.dead_letter_queue_name} to {route.request_queue_name}"
-            )
-            if wait:
-                shown: list[tuple[Any, Any]] = []
-
-                def on_status(task: dict[str, Any]) -> None:
-                    state = (task.get("Status"), task.get("ApproximateNumberOfMessagesMoved"))
-                    if state != (shown[-1] if shown else None):
-                        shown.append(state)
-                        err.print(f"move task {state[0] or 'starting'}: {state[1] or 0} message(s) moved")
-
-                final = dlq_ops.wait_move_task(target, route, handle, on_status, timeout=3600)
-                moved = final.get("ApproximateNumberOfMessagesMoved", "?")
-                out.print(f"move task {final.get('Status', 'UNKNOWN')}: {moved} message(s) moved")
-                if final.get("Status") == "FAILED":
-                    raise CliError(
-                        f"message move task failed: {final.get('FailureReason', 'unknown reason')}"
-                    )
-            return
+    if move_task and _redrive_with_move_task(
+        target, route, max_redrives=max_redrives, force=force, rate=rate, wait=wait, as_json=as_json
+    ):
+        return
     queue = dlq_ops.DeadLetterQueue(target, route, visibility_timeout=visibility_timeout)
     visible, _ = queue.depth()
     total = min(visible, limit) if limit is not None else visible
@@ -776,9 +816,26 @@ def dlq_redrive(
             limit=limit,
             dry_run=dry_run,
             rate=rate,
+            max_redrives=max_redrives,
+            force=force,
             on_progress=lambda n: bar.advance(task, n),
         )
-        report = redriver.run()
+        report = redriver.run(at_start=visible)
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_json(dry_run=dry_run), indent=2) + "\n")
+    else:
+        sys.stdout.writelines(f"{letter.request_id or letter.message_id}\n" for letter in report.redriven)
+    sys.stdout.flush()
+    _print_redrive_report(err, route, report, dry_run=dry_run, max_redrives=max_redrives)
+    problems = len(report.failed) + len(report.unreadable)
+    if problems:
+        raise CliError(f"{problems} message(s) not redriven; they are still in the DLQ (listed above)")
+
+
+def _print_redrive_report(
+    err: Any, route: Route, report: dlq_ops.RedriveReport, *, dry_run: bool, max_redrives: int
+) -> None:
+    """The people-facing report, on stderr: stdout holds the ids (or the JSON report) only."""
     verb = "would redrive" if dry_run else "redriven"
     table = Table(title=f"{'Dry run: r' if dry_run else 'R'}edrive of {route.name}", title_justify="left")
     table.add_column("Reason", style="bold")
@@ -786,29 +843,92 @@ def dlq_redrive(
     for name, count in report.by_reason.most_common():
         table.add_row(escape(name), str(count))
     if report.by_reason:
-        out.print(table)
+        err.print(table)
     destinations = ", ".join(f"{name} ({count})" for name, count in report.destinations.items())
-    out.print(
+    err.print(
         f"{verb} {len(report.redriven)} message(s)"
         + (f" to {destinations}" if destinations else "")
-        + (f"; {report.skipped} not matching --reason left in the DLQ" if report.skipped else "")
+        + f"; skipped {len(report.skipped)}, held back {len(report.held_back)}"
+        + f" (of {report.at_start} in the DLQ at the start)"
     )
-    if dry_run and report.redriven and len(report.redriven) <= 50:
-        out.print(
-            "request ids: " + escape(", ".join(str(x.request_id or x.message_id) for x in report.redriven))
+    for why, count in Counter(why for _, why in report.skipped).most_common():
+        if not why.startswith(dlq_ops.UNREADABLE):
+            err.print(f"skipped {count}: {escape(why)}")
+    if report.held_back:
+        err.print(
+            f"held back {len(report.held_back)}: redriven {max_redrives} time(s) already "
+            "(invoker.redrive_count); they stay in the DLQ (--force to redrive them anyway)"
         )
     for letter, why in report.duplicated:
         err.print(
             f"sent but not deleted from the DLQ (it will appear again: a duplicate): {letter.request_id} ({escape(why)})"
         )
-    for letter, why in report.failed:
+    for letter, why in [*report.unreadable, *report.failed]:
         err.print(
             f"not redriven (still in the DLQ): {letter.request_id or letter.message_id} ({escape(why)})"
         )
-    if report.failed:
+
+
+def _redrive_with_move_task(
+    target: Target,
+    route: Route,
+    *,
+    max_redrives: int,
+    force: bool,
+    rate: float | None,
+    wait: bool,
+    as_json: bool,
+) -> bool:
+    """Redrive through StartMessageMoveTask; False when unavailable (the caller redrives message by message).
+
+    The task moves every message as it is: it cannot hold back, fetch a body from S3 or add
+    invoker.redrive_count (the function counts a redrive from the invoker.* attributes the letters keep).
+    So the DLQ is read first, and the task is refused when it would do what a redrive must not.
+    """
+    err = stderr_console()
+    check = dlq_ops.check_for_move_task(
+        dlq_ops.DeadLetterQueue(target, route, visibility_timeout=60), max_redrives=max_redrives
+    )
+    if check.pointers:
         raise CliError(
-            f"{len(report.failed)} message(s) not redriven; they are still in the DLQ (listed above)"
+            f"{check.pointers} of {check.read} dead letter(s) keep their body in S3: a move task would send "
+            "the pointer, not the body; redrive without --move-task"
         )
+    if check.held_back and not force:
+        raise CliError(
+            f"{check.held_back} of {check.read} dead letter(s) were redriven {max_redrives} time(s) already "
+            "and a move task cannot hold them back; redrive without --move-task (holds them back), or --force"
+        )
+    try:
+        handle = dlq_ops.start_move_task(target, route, rate=rate)
+    except (ClientError, BotoCoreError) as exc:
+        err.print(
+            f"StartMessageMoveTask unavailable ({escape(describe_aws_error(exc) or str(exc))}); "
+            "redriving message by message (send, then delete)"
+        )
+        return False
+    err.print(
+        f"started message move task {escape(handle)} from {route.dead_letter_queue_name} to {route.request_queue_name}"
+    )
+    final: dict[str, Any] = {}
+    if wait:
+        shown: list[tuple[Any, Any]] = []
+
+        def on_status(task: dict[str, Any]) -> None:
+            state = (task.get("Status"), task.get("ApproximateNumberOfMessagesMoved"))
+            if state != (shown[-1] if shown else None):
+                shown.append(state)
+                err.print(f"move task {state[0] or 'starting'}: {state[1] or 0} message(s) moved")
+
+        final = dlq_ops.wait_move_task(target, route, handle, on_status, timeout=3600)
+        moved = final.get("ApproximateNumberOfMessagesMoved", "?")
+        err.print(f"move task {final.get('Status', 'UNKNOWN')}: {moved} message(s) moved")
+    document: dict[str, Any] = {"moveTask": handle}
+    document.update({k: final[k] for k in ("Status", "ApproximateNumberOfMessagesMoved") if k in final})
+    sys.stdout.write(json.dumps(document) + "\n" if as_json else f"{handle}\n")
+    if final.get("Status") == "FAILED":
+        raise CliError(f"message move task failed: {final.get('FailureReason', 'unknown reason')}")
+    return True
 
 
 # ------------------------------------------------------------------------------------------------
@@ -857,7 +977,9 @@ def status(
 
 def _print_status(out: Any, item: status_ops.RouteStatus, minutes: int) -> None:
     route = item.route
-    out.rule(f"route {escape(route.name)} → endpoint {escape(route.endpoint_name or '?')}")
+    heading = f"route {escape(route.name)} → endpoint {escape(route.endpoint_name or '?')}"
+    # A rule fills the console's width: on a terminal only (output that is not one is not cut to a width).
+    out.print(Rule(heading) if out.is_terminal else f"── {heading} ──")
     queues = Table(title="Queues", title_justify="left")
     for column in ("queue", "waiting", "in flight", "delayed", "oldest"):
         queues.add_column(column, justify="left" if column == "queue" else "right")
@@ -963,7 +1085,8 @@ def trace(
     table.add_column("event")
     table.add_column("reason")
     table.add_column("latency ms", justify="right")
-    table.add_column("details", overflow="fold", ratio=1)
+    # ratio fills the terminal's width; elsewhere the table is as wide as its content (nothing folded).
+    table.add_column("details", overflow="fold", ratio=1 if out.is_terminal else None)
     streams: list[str] = []
     for line in lines:
         document = line.document or {}
@@ -971,7 +1094,7 @@ def trace(
             streams.append(line.stream)
         details = []
         if document.get("error"):
-            details.append(str(document["error"])[:160])
+            details.append(str(document["error"])[: 160 if out.is_terminal else None])
         if document.get("original_status_code") is not None:
             details.append(f"status {document['original_status_code']}")
         if document.get("last_reason"):
@@ -984,7 +1107,11 @@ def trace(
         table.add_row(
             format_ms_timestamp(line.timestamp_ms)[11:],
             escape(str(document.get("receive_count", ""))),
-            escape(str(document.get("message", "") if document else line.message)[:120]),
+            escape(
+                str(document.get("message", "") if document else line.message)[
+                    : 120 if out.is_terminal else None
+                ]
+            ),
             escape(str(document.get("reason") or "")),
             f"{latency:,.1f}" if isinstance(latency, int | float) else "",
             detail_text,

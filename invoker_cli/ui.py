@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -20,17 +21,41 @@ from rich.progress import (
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import IO
 
 SPARK_CHARS = "▁▂▃▄▅▆▇█"
+# Width of output that is not a terminal: wide enough that no table cell is wrapped or cut, so a pipe or
+# a file gets whole values (renderables that fill the width, rules and ratio columns, are terminal-only).
+PIPED_WIDTH = 100_000
+
+
+def no_color() -> bool:
+    """NO_COLOR (https://no-color.org): set and not empty."""
+    return bool(os.environ.get("NO_COLOR"))
 
 
 def stdout_console() -> Console:
-    # Created per command (not at import) so that redirected streams and COLUMNS are honoured.
-    return Console(file=sys.stdout, highlight=False, soft_wrap=False)
+    # Created per command (not at import) so that redirected streams, COLUMNS and NO_COLOR are honoured.
+    console = _console(sys.stdout)
+    if not console.is_terminal:
+        console.width = PIPED_WIDTH
+    return console
 
 
 def stderr_console() -> Console:
-    return Console(file=sys.stderr, highlight=False, soft_wrap=False)
+    return _console(sys.stderr)
+
+
+def _console(file: IO[str]) -> Console:
+    # color_system None: no escape codes at all (Rich's own NO_COLOR handling keeps bold, dim and links).
+    plain = no_color()
+    return Console(
+        file=file,
+        highlight=False,
+        soft_wrap=False,
+        color_system=None if plain else "auto",
+        no_color=plain or None,
+    )
 
 
 def progress(console: Console, *, enabled: bool) -> Progress:
@@ -43,8 +68,12 @@ def progress(console: Console, *, enabled: bool) -> Progress:
         TimeRemainingColumn(),
         console=console,
         transient=False,
-        # A progress bar in a log file or a pipe is noise: only on a terminal.
-        disable=not enabled or not console.is_terminal,
+        # Rich would otherwise swap sys.stdout for its live display: data written to stdout meanwhile
+        # (request ids) would land on the terminal and not in the file stdout is redirected to.
+        redirect_stdout=False,
+        # A progress bar in a log file or a pipe is noise: only on a terminal. NO_COLOR asks for plain
+        # text: the live display is made of cursor escape codes.
+        disable=not enabled or not console.is_terminal or no_color(),
     )
 
 

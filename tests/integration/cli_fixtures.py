@@ -382,3 +382,92 @@ def stop_process(process: Any) -> None:
     with contextlib.suppress(ProcessLookupError):
         process.kill()
     process.wait(timeout=10)
+
+
+# ------------------------------------------------------------------------------------------------
+# A route whose function fails every message again
+
+
+@dataclass
+class FailingConsumer:
+    """Dead-letters every request as the function does with a message it refuses (README, "Dead-letter
+    messages"): the body byte for byte, the invoker.* attributes, `invoker.redrive_count` kept from the
+    message, the producer's attributes, the FIFO group; then deletes the request. Runs in a thread."""
+
+    stack: CliStack
+    route: str = "demo"
+    reason: str = "invalid_message"
+    received: Counter[str] = field(default_factory=Counter)  # body -> times received
+    redrive_counts: dict[str, list[str | None]] = field(default_factory=dict)  # body -> counts seen
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> FailingConsumer:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(self.received.values())
+
+    def _run(self) -> None:
+        sqs = self.stack.sqs()
+        resources = self.stack.route(self.route)
+        fifo = resources.dead_letter_queue_url.endswith(".fifo")
+        while not self._stop.is_set():
+            messages = sqs.receive_message(
+                QueueUrl=resources.request_queue_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=1,
+                VisibilityTimeout=30,
+                MessageAttributeNames=["All"],
+                MessageSystemAttributeNames=["All"],
+            ).get("Messages", [])
+            for message in messages:
+                body = message.get("Body", "")
+                incoming = message.get("MessageAttributes", {})
+                kept = incoming.get("invoker.redrive_count")
+                count = kept.get("StringValue") if kept is not None else None
+                with self._lock:
+                    self.received[body] += 1
+                    self.redrive_counts.setdefault(body, []).append(count)
+                attributes: dict[str, Any] = {
+                    "invoker.reason": {"DataType": "String", "StringValue": self.reason},
+                    "invoker.error": {"DataType": "String", "StringValue": "refused again"},
+                    "invoker.request_id": {"DataType": "String", "StringValue": body[:64] or "none"},
+                    "invoker.message_id": {"DataType": "String", "StringValue": message["MessageId"]},
+                    "invoker.receive_count": {"DataType": "Number", "StringValue": "1"},
+                    "invoker.source_queue_arn": {
+                        "DataType": "String",
+                        "StringValue": resources.request_queue_arn,
+                    },
+                }
+                if count is not None:
+                    attributes["invoker.redrive_count"] = {"DataType": "Number", "StringValue": count}
+                for name, value in incoming.items():
+                    if not name.startswith("invoker.") and len(attributes) < 10:
+                        attributes[name] = {
+                            k: v for k, v in value.items() if k in ("DataType", "StringValue")
+                        }
+                kwargs: dict[str, Any] = {}
+                if fifo:
+                    kwargs = {
+                        "MessageGroupId": message["Attributes"]["MessageGroupId"],
+                        "MessageDeduplicationId": message["MessageId"],
+                    }
+                sqs.send_message(
+                    QueueUrl=resources.dead_letter_queue_url,
+                    MessageBody=body,
+                    MessageAttributes=attributes,
+                    **kwargs,
+                )
+                sqs.delete_message(
+                    QueueUrl=resources.request_queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )

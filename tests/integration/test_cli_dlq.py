@@ -100,6 +100,8 @@ def test_show_finds_a_message_by_request_id_or_message_id(cli_stack: CliStack) -
     raw = cli_stack.invoke("dlq", "show", message_id, "--raw")
     as_json = cli_stack.invoke("dlq", "show", "me-1", "--json")
     missing = cli_stack.invoke("dlq", "show", "nope")
+    cli_stack.dead_letter("plain [bold]text[/bold]", reason="invalid_message", request_id="brackets-1")
+    plain = cli_stack.invoke("dlq", "show", "brackets-1")
 
     # THEN the attributes and body are shown, --raw is the body byte for byte, and unknown ids fail in one line
     assert shown.exit_code == raw.exit_code == as_json.exit_code == 0
@@ -111,7 +113,8 @@ def test_show_finds_a_message_by_request_id_or_message_id(cli_stack: CliStack) -
     assert document["messageAttributes"]["invoker.original_status_code"] == "401"
     assert missing.exit_code == 1
     assert missing.stderr.startswith("error: no message with request id or message id 'nope'")
-    assert cli_stack.counts(cli_stack.route().dead_letter_queue_url) == (8, 0)
+    assert "plain [bold]text[/bold]" in plain.stdout  # a body that is not JSON, as it is
+    assert cli_stack.counts(cli_stack.route().dead_letter_queue_url) == (9, 0)
 
 
 def test_dry_run_changes_nothing(cli_stack: CliStack) -> None:
@@ -122,10 +125,10 @@ def test_dry_run_changes_nothing(cli_stack: CliStack) -> None:
     # WHEN a redrive is rehearsed
     result = cli_stack.invoke("dlq", "redrive", "--dry-run", "--reason", "model_error")
 
-    # THEN it names what would move, and both queues are as before
+    # THEN it names what would move (the ids on stdout, the report on stderr), and both queues are as before
     assert result.exit_code == 0, result.stderr
-    assert "would redrive 3 message(s)" in result.stdout
-    assert "me-0" in result.stdout
+    assert "would redrive 3 message(s)" in result.stderr
+    assert sorted(result.stdout.splitlines()) == ["me-0", "me-1", "me-2"]
     assert cli_stack.counts(route.dead_letter_queue_url) == (7, 0)
     assert cli_stack.counts(route.request_queue_url) == (0, 0)
 
@@ -147,9 +150,11 @@ def test_redrive_by_reason_and_limit_sends_the_original_bytes_back(cli_stack: Cl
     by_reason = cli_stack.invoke("dlq", "redrive", "--reason", "model_error")
     limited = cli_stack.invoke("dlq", "redrive", "--reason", "invalid_message", "--limit", "1")
 
-    # THEN exactly those moved, bodies byte for byte, producer attributes kept, invoker.* dropped
+    # THEN exactly those moved, bodies byte for byte, producer attributes kept, invoker.* dropped but for
+    # the redrive count
     assert by_reason.exit_code == limited.exit_code == 0, (by_reason.stderr, limited.stderr)
-    assert "redriven 4 message(s)" in by_reason.stdout
+    assert "redriven 4 message(s)" in by_reason.stderr
+    assert sorted(by_reason.stdout.splitlines()) == ["me-0", "me-1", "me-2", "me-9"]
     moved = cli_stack.peek(route.request_queue_url)
     moved_bodies = [m["Body"] for m in moved]
     invalid = [body for body in moved_bodies if body.startswith("not json")]
@@ -159,8 +164,15 @@ def test_redrive_by_reason_and_limit_sends_the_original_bytes_back(cli_stack: Cl
         bodies[f"me-{i}"] for i in (0, 1, 2, 9)
     )
     tricky_copy = next(m for m in moved if m["Body"] == tricky)
-    assert tricky_copy["MessageAttributes"] == {"tenant": {"StringValue": "acme", "DataType": "String"}}
-    assert all(not name.startswith("invoker.") for m in moved for name in m.get("MessageAttributes", {}))
+    assert tricky_copy["MessageAttributes"] == {
+        "tenant": {"StringValue": "acme", "DataType": "String"},
+        "invoker.redrive_count": {"StringValue": "1", "DataType": "Number"},
+    }
+    assert all(
+        name == "invoker.redrive_count" or not name.startswith("invoker.")
+        for m in moved
+        for name in m.get("MessageAttributes", {})
+    )
     left = Counter(
         m["MessageAttributes"]["invoker.reason"]["StringValue"]
         for m in cli_stack.peek(route.dead_letter_queue_url)

@@ -139,7 +139,8 @@ def test_walk_through_from_send_to_redrive(running_local_stack: Path, tmp_path: 
     # AND a redrive sends the failed request back, where it now succeeds
     redriven = invoker("dlq", "redrive")
     assert redriven.exit_code == 0, redriven.stderr
-    assert "redriven 1 message(s)" in redriven.stdout
+    assert "redriven 1 message(s)" in redriven.stderr
+    assert redriven.stdout == "walk-fail\n"
     again = invoker("results", "--request-id", "walk-fail", "--follow", "--timeout", "30")
     assert again.exit_code == 0, again.stderr
     assert json.loads(again.stdout)["body"] == {"instances": [[1, 2]]}
