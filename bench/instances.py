@@ -20,7 +20,6 @@ if TYPE_CHECKING:
         BareAnswer,
         BatchAnswer,
         DrainAnswer,
-        MessagesRequest,
         Ready,
         Request,
         RssAnswer,
@@ -29,10 +28,6 @@ if TYPE_CHECKING:
 
 class BenchError(RuntimeError):
     pass
-
-
-def wire(spec: MessageSpec) -> MessagesRequest:
-    return {"count": spec.count, "size": spec.size, "seed": spec.seed}
 
 
 class LambdaInstance:
@@ -77,19 +72,19 @@ class LambdaInstance:
     def batch(self, spec: MessageSpec, *, reps: int, warmup: int, timeout: float = 600) -> BatchAnswer:
         """A warm-up batch of `warmup` messages (not measured), then `reps` timed batches."""
         answer = self._request(
-            {"op": "batch", "messages": wire(spec), "reps": reps, "warmup": warmup}, timeout
+            {"op": "batch", "messages": spec.to_wire(), "reps": reps, "warmup": warmup}, timeout
         )
         return cast("BatchAnswer", answer)
 
     def drain(self, spec: MessageSpec, *, max_rounds: int, timeout: float = 600) -> DrainAnswer:
         """The event source mapping's loop over one batch (see the instance's `drain`)."""
-        answer = self._request({"op": "drain", "messages": wire(spec), "max_rounds": max_rounds}, timeout)
+        answer = self._request({"op": "drain", "messages": spec.to_wire(), "max_rounds": max_rounds}, timeout)
         return cast("DrainAnswer", answer)
 
     def bare(self, spec: MessageSpec, *, warmup: int, threads: int = 1) -> BareAnswer:
         """A bare boto3 loop over the messages' payloads, from `threads` threads."""
         answer = self._request(
-            {"op": "bare", "messages": wire(spec), "warmup": warmup, "threads": threads}, timeout=600
+            {"op": "bare", "messages": spec.to_wire(), "warmup": warmup, "threads": threads}, timeout=600
         )
         return cast("BareAnswer", answer)
 

@@ -37,7 +37,6 @@ from bench.lambda_context import BenchContext  # noqa: E402
 from bench.protocol import LAMBDA_TIMEOUT_MS  # noqa: E402
 
 if TYPE_CHECKING:
-    from bench.messages import MessageSpec
     from bench.protocol import (
         BareAnswer,
         BareRequest,
@@ -47,17 +46,9 @@ if TYPE_CHECKING:
         CallWithLog,
         DrainAnswer,
         DrainRequest,
-        MessagesRequest,
         Ready,
         RssAnswer,
     )
-
-
-def _spec(wire: MessagesRequest) -> MessageSpec:
-    # Imported on first use, as the handler's import and the idle RSS must not include it.
-    from bench.messages import MessageSpec  # noqa: PLC0415
-
-    return MessageSpec(wire["count"], wire["size"], wire["seed"])
 
 
 class Instance:
@@ -81,9 +72,10 @@ class Instance:
 
     # -- operations ----------------------------------------------------------------------------------
     def batch(self, request: BatchRequest) -> BatchAnswer:
+        # bench.messages is imported on first use, here and below: not in the idle RSS.
         from bench.messages import MessageSpec, event, records  # noqa: PLC0415
 
-        spec = _spec(request["messages"])
+        spec = MessageSpec.from_wire(request["messages"])
         warmup = request["warmup"]
         if warmup:
             self._call(event(records(MessageSpec(warmup, spec.size, spec.seed + 10_000))))
@@ -99,9 +91,9 @@ class Instance:
         """The event source mapping's loop over one batch: what the function reports as failed comes
         back (receive count + 1) in the next round, until nothing fails or `max_rounds`. The backoff the
         function asked for is not waited for; the delays are returned instead."""
-        from bench.messages import event, records, redelivered  # noqa: PLC0415
+        from bench.messages import MessageSpec, event, records, redelivered  # noqa: PLC0415
 
-        pending = records(_spec(request["messages"]))
+        pending = records(MessageSpec.from_wire(request["messages"]))
         acknowledged: set[str] = set()
         rounds: list[CallWithLog] = []
         for _ in range(request["max_rounds"]):
@@ -123,9 +115,9 @@ class Instance:
         import boto3  # noqa: PLC0415
         from botocore.config import Config  # noqa: PLC0415
 
-        from bench.messages import ENDPOINT_NAME, payload_of, records  # noqa: PLC0415
+        from bench.messages import ENDPOINT_NAME, MessageSpec, payload_of, records  # noqa: PLC0415
 
-        spec = _spec(request["messages"])
+        spec = MessageSpec.from_wire(request["messages"])
         threads = request["threads"]
         client = boto3.client(
             "sagemaker-runtime",
