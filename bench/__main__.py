@@ -5,19 +5,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-from bench import analysis, report
-from bench.machine import load_average, machine_info
+from bench.measurements import BenchRun
 from bench.plan import Plan
-from bench.scenarios import Runner
-from bench.stack import ROOT, BenchStack
-
-SECTIONS = ("cpu", "matrix", "sweep", "delivery", "throttling", "memory", "cold_start", "profile")
+from bench.report.charts import write_charts
+from bench.report.markdown import write_markdown
+from bench.run import SECTIONS, run_benchmark
+from bench.stack import ROOT
+from bench.targets import targets
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -63,51 +61,26 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else results_dir / "raw" / "smoke" if args.smoke else results_dir
     raw = out / "raw"
     if args.report_only:
-        write_outputs(json.loads((raw / "results.json").read_text()), out)
+        write_outputs(BenchRun.read(raw / "results.json"), out)
         return 0
-    raw.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
 
     def progress(message: str) -> None:
         print(f"[{time.monotonic() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
 
-    results: dict[str, Any] = {
-        "command": "python -m bench" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip(),
-        "machine": machine_info(),
-        "plan": dataclasses.asdict(plan),
-        "sections": {},
-    }
-    raw_path = raw / "results.json"
-    results["raw_path"] = str(raw_path.relative_to(ROOT)) if raw_path.is_relative_to(ROOT) else str(raw_path)
-
-    def save() -> None:
-        results["elapsed_s"] = time.monotonic() - started
-        results["load_average_end"] = load_average()
-        raw_path.write_text(json.dumps(results, indent=1, default=str))
-
-    with BenchStack(raw) as stack:
-        results["layout"] = stack.layout.note
-        progress(f"servers up ({stack.layout.note})")
-        runner = Runner(stack, plan, progress)
-        calibrations = results["sections"]["calibration"] = [runner.calibrate()]
-        for name in SECTIONS:
-            if name in only:
-                progress(f"section {name}")
-                results["sections"][name] = getattr(runner, name)()
-                save()
-        calibrations.append(runner.calibrate())
-    save()
-    write_outputs(results, out)
-    progress(f"wrote {out / 'RESULTS.md'}, charts and {raw_path}")
+    command = "python -m bench" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
+    run = run_benchmark(plan, only, raw, command, progress)
+    write_outputs(run, out)
+    progress(f"wrote {out / 'RESULTS.md'}, charts and {raw / 'results.json'}")
     return 0
 
 
-def write_outputs(results: dict[str, Any], out: Path) -> None:
-    report.write_markdown(results, out / "RESULTS.md")
-    report.write_charts(results, out)
-    for target in analysis.targets(results):
-        verdict = "pass" if target["passed"] else "FAIL" if target["passed"] is not None else "n/a"
-        print(f"{verdict:4}  {target['target']}: {target['measured']} (goal {target['goal']})")
+def write_outputs(run: BenchRun, out: Path) -> None:
+    write_markdown(run, out / "RESULTS.md")
+    write_charts(run, out)
+    for target in targets(run):
+        verdict = "pass" if target.passed else "FAIL" if target.passed is not None else "n/a"
+        print(f"{verdict:4}  {target.name}: {target.measured} (goal {target.goal})")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,10 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.measurements import MachineInfo
 
 
 def cpu_model() -> str:
@@ -49,7 +52,7 @@ def load_average() -> list[float] | None:
         return None
 
 
-def machine_info() -> dict[str, Any]:
+def machine_info() -> MachineInfo:
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "cpu_model": cpu_model(),

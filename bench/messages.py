@@ -11,9 +11,12 @@ import random
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from local.events import sqs_event, sqs_record_from_message
+
+if TYPE_CHECKING:
+    from bench.protocol import MessagesRequest
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -28,12 +31,12 @@ class MessageSpec:
     size: int = 1024
     seed: int = 0
 
-    def to_dict(self) -> dict[str, int]:
+    def to_wire(self) -> MessagesRequest:
         return {"count": self.count, "size": self.size, "seed": self.seed}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MessageSpec:
-        return cls(int(data["count"]), int(data.get("size", 1024)), int(data.get("seed", 0)))
+    def from_wire(cls, wire: MessagesRequest) -> MessageSpec:
+        return cls(wire["count"], wire["size"], wire["seed"])
 
 
 def envelope(index: int, size: int, seed: int) -> str:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 # Lambda allocates CPU in proportion to memory: 1,769 MB is one full vCPU.
 MB_PER_VCPU = 1769
@@ -80,6 +81,22 @@ class Plan:
             profile_batch=100,
             profile_reps=1,
         )
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Plan:
+        """The plan as raw/results.json holds it (`dataclasses.asdict`, through JSON: tuples became lists
+        and the repetition tables' keys strings)."""
+        values: dict[str, Any] = {}
+        for item in fields(cls):
+            if item.name not in record:
+                continue
+            value = record[item.name]
+            if isinstance(value, list):
+                value = tuple(value)
+            elif isinstance(value, dict):
+                value = {int(key): count for key, count in value.items()}
+            values[item.name] = value
+        return cls(**values)
 
     def reps_for(self, messages: int, *, baseline: bool) -> int:
         table = self.baseline_reps if baseline else self.handler_reps

@@ -7,8 +7,13 @@ import os
 import re
 import shutil
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING
 
+if TYPE_CHECKING:
+    from bench.measurements import ProfileSummary, Share
+
+# The Lambda instance's program (bench.probes.lambda_instance), as py-spy names its file.
+HARNESS_FILE = "bench/probes/lambda_instance.py"
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 # Leaf-most match wins: the first package, scanning from the innermost frame outwards.
 _PACKAGES = (
@@ -76,10 +81,10 @@ def in_handler(frames: list[str]) -> bool:
     text = ";".join(frames)
     if "importlib" in text or "bench/messages.py" in text or "LogReader" in text:
         return False
-    return "Instance._call (bench/lambda_proc.py" in text or "bench/lambda_proc.py" not in text
+    return f"Instance._call ({HARNESS_FILE}" in text or HARNESS_FILE not in text
 
 
-def summarize_collapsed(text: str, top: int = 20) -> dict[str, Any]:
+def summarize_collapsed(text: str, top: int = 20) -> ProfileSummary:
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     packages: Counter[str] = Counter()
@@ -101,7 +106,7 @@ def summarize_collapsed(text: str, top: int = 20) -> dict[str, Any]:
             inclusive[key] += count
         packages[package_of(keys[-1][1])] += count
 
-    def shares(counter: Counter[str], limit: int | None) -> list[dict[str, Any]]:
+    def shares(counter: Counter[str], limit: int | None) -> list[Share]:
         return [
             {"name": name, "samples": n, "percent": 100.0 * n / total if total else 0.0}
             for name, n in counter.most_common(limit)

@@ -1,22 +1,17 @@
 """The benchmark's processes: a moto server and the SageMaker Runtime emulator on the server CPU(s), and
-Lambda instances (bench.lambda_proc) on the client CPU. Everything listens on 127.0.0.1 only."""
+Lambda instances (bench.instances) on the client CPU. Everything listens on 127.0.0.1 only."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import select
-import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import boto3
 
-from bench.messages import ACCOUNT, ENDPOINT_NAME, QUEUE_NAME, REGION
+from bench.instances import LambdaInstance
+from bench.messages import ENDPOINT_NAME, QUEUE_NAME, REGION
 from local.aws import MotoServer
 from local.sagemaker import EmulatorProcess, EndpointSpec, FaultSpec
 
@@ -27,10 +22,6 @@ ROOT = Path(__file__).resolve().parents[1]
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 # Room for the widest concurrency sweep: throughput runs must never be throttled by the endpoint.
 ENDPOINT_CAPACITY = 1024
-
-
-class BenchError(RuntimeError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -91,108 +82,6 @@ def base_environment() -> dict[str, str]:
 class Queues:
     requests: str
     dlq: str
-
-
-class LambdaInstance:
-    """A bench.lambda_proc child: one warm Lambda execution environment."""
-
-    def __init__(
-        self,
-        kind: str,
-        env: dict[str, str],
-        cpus: frozenset[int],
-        log_dir: Path,
-        name: str,
-        wrapper: list[str] | None = None,
-    ) -> None:
-        self.kind = kind
-        self.name = name
-        log_dir.mkdir(parents=True, exist_ok=True)
-        self._stderr_path = log_dir / f"{name}.stderr"
-        full_env = {
-            **env,
-            "BENCH_KIND": kind,
-            "BENCH_LOG": str(log_dir / f"{name}.log"),
-            "BENCH_CPUS": ",".join(map(str, sorted(cpus))),
-            "PYTHONUNBUFFERED": "1",  # Lambda's runtime writes each log line through, unbuffered
-        }
-        with open(self._stderr_path, "wb") as stderr:
-            self._proc = subprocess.Popen(
-                [*(wrapper or []), sys.executable, "-m", "bench.lambda_proc"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                env=full_env,
-                cwd=ROOT,
-            )
-        self._buffer = b""
-        self.ready = self._read(timeout=120)
-        self.pid = int(self.ready["pid"])
-
-    def _readline(self, deadline: float) -> str | None:
-        # Our own buffer over the raw pipe: select() cannot see lines already buffered by a file object.
-        assert self._proc.stdout is not None
-        fd = self._proc.stdout.fileno()
-        while b"\n" not in self._buffer:
-            readable, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-            chunk = os.read(fd, 1 << 16) if readable else b""
-            if not chunk:
-                return None  # end of file, or the deadline passed
-            self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        return line.decode()
-
-    def _read(self, timeout: float) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            line = self._readline(deadline)
-            if line is None:
-                self.close()
-                raise BenchError(
-                    f"{self.name}: no answer within {timeout:.0f} s; stderr:\n{self.stderr_tail()}"
-                )
-            if line.startswith("{"):
-                break  # anything else is a wrapper's chatter (py-spy prints to the same stdout)
-        answer: dict[str, Any] = json.loads(line)
-        if not answer.get("ok"):
-            raise BenchError(f"{self.name}: {answer.get('error')}\nstderr:\n{self.stderr_tail()}")
-        return answer
-
-    def stderr_tail(self) -> str:
-        try:
-            return self._stderr_path.read_text(errors="replace")[-3000:]
-        except OSError:
-            return ""
-
-    def request(self, op: str, timeout: float = 600, **payload: Any) -> dict[str, Any]:
-        stdin = self._proc.stdin
-        assert stdin is not None
-        stdin.write((json.dumps({"op": op, **payload}) + "\n").encode())
-        stdin.flush()
-        return self._read(timeout)
-
-    def close(self) -> None:
-        proc = self._proc
-        if proc.poll() is None:
-            with contextlib.suppress(OSError, ValueError):
-                assert proc.stdin is not None
-                proc.stdin.write(b'{"op": "exit"}\n')
-                proc.stdin.close()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for stream in (proc.stdin, proc.stdout):
-            if stream is not None:
-                with contextlib.suppress(OSError, ValueError):
-                    stream.close()
-
-    def __enter__(self) -> LambdaInstance:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 @dataclass
@@ -318,7 +207,6 @@ class BenchStack:
         self._instances += 1
         name = f"{self._instances:03d}-{kind}{'-' + label if label else ''}"
         env = {**self.env, **(function_env or {"ENDPOINT_NAME": ENDPOINT_NAME})}
-        return LambdaInstance(kind, env, self.layout.client, self.raw_dir / "logs", name, wrapper)
-
-
-__all__ = ["ACCOUNT", "BenchError", "BenchStack", "CpuLayout", "LambdaInstance", "process_cpu_seconds"]
+        return LambdaInstance(
+            kind, env, self.layout.client, self.raw_dir / "logs", name, cwd=ROOT, wrapper=wrapper
+        )

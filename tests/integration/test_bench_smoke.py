@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from bench import analysis
+from bench.measurements import BenchRun
+from bench.scale_model import scale_model
+from bench.targets import targets
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,7 +98,7 @@ def test_smoke_throttling_loses_nothing(smoke: tuple[Path, dict[str, Any]]) -> N
 
 @pytest.mark.slow
 def test_smoke_cold_start_memory_and_targets(smoke: tuple[Path, dict[str, Any]]) -> None:
-    _, results = smoke
+    out, results = smoke
     sections = results["sections"]
     cold = sections["cold_start"]
     # THEN each cold-start probe has a positive import time
@@ -105,10 +107,32 @@ def test_smoke_cold_start_memory_and_targets(smoke: tuple[Path, dict[str, Any]])
     # and peak RSS was read after a batch
     assert all(r["maxrss_mb"] >= r["maxrss_after_import_mb"] > 0 for r in sections["memory"]["rows"])
     # and the scale model has both handlers with a positive cost
-    model = analysis.scale_model(results)
-    assert {r["side"] for r in model} == {"invoker", "baseline"}
-    assert all(r["cost_per_million_512mb"] > 0 and r["msgs_per_s_512mb"] > 0 for r in model)
+    # (read back from raw/results.json, as `--report-only` reads it)
+    run = BenchRun.read(out / "raw" / "results.json")
+    model = scale_model(run)
+    assert {r.side for r in model} == {"invoker", "baseline"}
+    assert all(r.cost_per_million_512mb > 0 and r.msgs_per_s_512mb > 0 for r in model)
     # and every target has a measured value (pass or fail is not the smoke's business)
-    targets = analysis.targets(results)
-    assert targets
-    assert all(t["measured"] not in ("", "n/a") for t in targets)
+    measured = targets(run)
+    assert measured
+    assert all(t.measured not in ("", "n/a") for t in measured)
+
+
+@pytest.mark.slow
+def test_report_only_rewrites_the_same_report(smoke: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    out, _ = smoke
+    # GIVEN only the raw results of the smoke run, in a directory of their own
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "results.json").write_bytes((out / "raw" / "results.json").read_bytes())
+    # WHEN the report is rewritten from them, measuring nothing
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--report-only", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    # THEN RESULTS.md is byte for byte the one the run wrote: the results read back as they were written
+    assert (tmp_path / "RESULTS.md").read_text() == (out / "RESULTS.md").read_text()
