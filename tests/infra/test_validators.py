@@ -119,9 +119,15 @@ def runs(checkov_bin: Path, templates: dict[str, Path]) -> dict[str, subprocess.
         for name, (command, env) in commands.items()
     }
     done = {}
-    for name, (command, process) in started.items():
-        stdout, stderr = process.communicate(timeout=300)
-        done[name] = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    try:
+        for name, (command, process) in started.items():
+            stdout, stderr = process.communicate(timeout=300)
+            done[name] = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    finally:
+        for _, process in started.values():  # a timeout leaves no tool running
+            if process.poll() is None:
+                process.kill()
+                process.wait()
     return done
 
 
