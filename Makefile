@@ -12,10 +12,15 @@ CDK := npx --no-install cdk
 
 .PHONY: install lint typecheck test test-unit test-integration test-infra synth demo up down bench bench-smoke deploy-rehearsal clean
 
-install: .venv/.synced node_modules/.installed
+install: .venv/.synced node_modules/.installed tools/checkov/.venv/.synced
 
 .venv/.synced: pyproject.toml uv.lock
 	$(UV) sync --frozen
+	@touch $@
+
+# checkov pins an old boto3: its own locked environment, used by tests/infra/test_validators.py.
+tools/checkov/.venv/.synced: tools/checkov/pyproject.toml tools/checkov/uv.lock
+	$(UV) sync --frozen --project tools/checkov
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -69,4 +74,4 @@ bench-smoke: install
 	$(RUN) python -m bench --smoke
 
 clean:
-	rm -rf .venv node_modules cdk.out .tools .local-stack .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .venv tools/checkov/.venv node_modules cdk.out .tools .local-stack .mypy_cache .ruff_cache .pytest_cache

@@ -15,7 +15,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra import nag
+from infra import nag, suppressions
 from infra.bundling import HANDLER
 from infra.routes import (
     DEAD_LETTER_BODY_EXPIRY_DAYS,
@@ -102,6 +102,7 @@ class InvokerRoute(Construct):
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
         )
+        suppressions.accept(self.dead_letter_queue, suppressions.QUEUE_SQS_MANAGED_KEY)
         fifo_options: dict[str, object] = {}
         if route.fifo:
             # High-throughput FIFO: ordering and deduplication per message group.
@@ -125,6 +126,7 @@ class InvokerRoute(Construct):
             enforce_ssl=True,
             **fifo_options,  # type: ignore[arg-type]
         )
+        suppressions.accept(self.request_queue, suppressions.QUEUE_SQS_MANAGED_KEY)
 
         self.results_queue: sqs.Queue | None = None
         if route.results.queue:
@@ -139,6 +141,7 @@ class InvokerRoute(Construct):
                 encryption=sqs.QueueEncryption.SQS_MANAGED,
                 enforce_ssl=True,
             )
+            suppressions.accept(self.results_queue, suppressions.QUEUE_SQS_MANAGED_KEY)
             nag.acknowledge(
                 self.results_queue,
                 "SQS3",
@@ -180,14 +183,8 @@ class InvokerRoute(Construct):
                 # Kept on stack deletion: results may still be unread (objects expire on their own).
                 removal_policy=cdk.RemovalPolicy.RETAIN,
             )
-            access = f"writes results/ and {DEAD_LETTERS_PREFIX}" + (
-                ", reads requests/" if route.large_payloads else ""
-            )
-            nag.acknowledge(
-                self.bucket,
-                "S1",
-                f"Only this route's function role uses the bucket ({access}) and every object expires by "
-                "lifecycle; enable CloudTrail S3 data events where object-level audit is required.",
+            suppressions.accept(
+                self.bucket, suppressions.BUCKET_ACCESS_LOGS, suppressions.BUCKET_NO_VERSIONING
             )
 
     def _add_dead_letter_bucket(self) -> None:
@@ -213,11 +210,8 @@ class InvokerRoute(Construct):
             # Kept on stack deletion, like the DLQ's letters it backs (objects expire on their own).
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
-        nag.acknowledge(
-            self.dead_letter_bucket,
-            "S1",
-            f"Only this route's function role writes the bucket ({DEAD_LETTERS_PREFIX}) and every object "
-            "expires with its letter; enable CloudTrail S3 data events where object-level audit is required.",
+        suppressions.accept(
+            self.dead_letter_bucket, suppressions.BUCKET_ACCESS_LOGS, suppressions.BUCKET_NO_VERSIONING
         )
 
     def _add_function(self, route: RouteConfig, app_config: AppConfig, code: lambda_.Code) -> None:
@@ -228,6 +222,7 @@ class InvokerRoute(Construct):
             retention=RETENTION_DAYS[route.log_retention_days],
             removal_policy=cdk.RemovalPolicy.RETAIN,
         )
+        suppressions.accept(self.log_group, suppressions.LOG_GROUP_DEFAULT_ENCRYPTION)
         # Own role with inline, scoped statements (no AWSLambdaBasicExecutionRole: it allows every
         # log group of the account).
         self.role = iam.Role(
@@ -355,6 +350,14 @@ class InvokerRoute(Construct):
                 "so active tracing needs Resource '*' for those two actions only.",
                 finding="Resource::*",
             )
+        suppressions.accept(
+            self.function,
+            suppressions.FUNCTION_ENVIRONMENT_DEFAULT_KEY,
+            suppressions.FUNCTION_NO_ASYNC_DLQ,
+            suppressions.FUNCTION_NO_RESERVED_CONCURRENCY,
+            suppressions.FUNCTION_OUTSIDE_VPC,
+            suppressions.FUNCTION_ROLE_DEPENDENCY,
+        )
         nag.acknowledge(
             self.function,
             "L1",

@@ -10,7 +10,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 
-from infra import monitoring
+from infra import monitoring, suppressions
 from infra.bundling import function_code
 from infra.route import InvokerRoute
 from infra.routes import output_prefix
@@ -33,6 +33,7 @@ class InvokerStack(cdk.Stack):
             **kwargs,
         )
         self.config = config
+        suppressions.accept(self, suppressions.CDK_JOIN_STYLE)
         for key, value in config.tags.items():
             cdk.Tags.of(self).add(key, value)
 
