@@ -14,6 +14,7 @@ from botocore.config import Config as BotoConfig
 
 from invoker.concurrency import AdaptiveLimiter
 from invoker.config import load_config
+from invoker.events import sqs_records
 from invoker.invoker import Invoker
 from invoker.observability import emit_batch_metrics
 from invoker.processor import ConcurrentSqsProcessor
@@ -108,6 +109,10 @@ def _traced[F: Callable[..., Any]](handler: F) -> F:
 @metrics.log_metrics
 @_traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    # An event that is not an SQS batch raises NotAnSqsEvent here (see invoker.events); an empty batch
+    # has nothing to do (Powertools would raise on it).
+    if not sqs_records(event):
+        return {"batchItemFailures": []}
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
