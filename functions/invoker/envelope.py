@@ -109,17 +109,20 @@ def _java_escape(pattern: str, i: int, in_class: bool) -> tuple[str, int]:
     return outside_class[escaped], i + 1
 
 
-@dataclass(frozen=True, slots=True)
 class MemberRule:
-    """One InvokeEndpoint header member, with its constraints from the service model."""
+    """One InvokeEndpoint header member, with its constraints from the service model. (A plain class:
+    a dataclass compiles generated code at import, a few milliseconds of every cold start.)"""
 
-    member: str  # InvokeEndpoint's name, e.g. TargetModel; also raw mode's message attribute name
-    key: str  # the envelope key, e.g. targetModel
-    header: str  # the HTTP header it travels in
-    min_length: int
-    max_length: int
-    pattern: str  # as written in the model (Java syntax)
-    regex: re.Pattern[str]
+    __slots__ = ("header", "key", "max_length", "member", "min_length", "pattern", "regex")
+
+    def __init__(self, member: str, header: str, shape: Mapping[str, Any]) -> None:
+        self.member = member  # InvokeEndpoint's name, e.g. TargetModel; raw mode's attribute name too
+        self.key = member[0].lower() + member[1:]  # the envelope key, e.g. targetModel
+        self.header = header  # the HTTP header it travels in
+        self.min_length: int = int(shape.get("min", 0))
+        self.max_length: int = int(shape["max"])
+        self.pattern: str = shape.get("pattern", ".*")  # as written in the model (Java syntax)
+        self.regex = re.compile(java_pattern(self.pattern))
 
     def check(self, value: Any, name: str) -> str:
         """`value` if it can be sent as this member; otherwise refused, naming `name` and the rule."""
@@ -159,17 +162,8 @@ def _invoke_endpoint_members() -> dict[str, MemberRule]:
         shape = shapes[reference["shape"]]
         if shape["type"] != "string":
             raise UnsupportedPattern(f"InvokeEndpoint member {member} is a {shape['type']}, not a string")
-        pattern = shape.get("pattern", ".*")
-        key = member[0].lower() + member[1:]
-        rules[key] = MemberRule(
-            member=member,
-            key=key,
-            header=reference["locationName"],
-            min_length=int(shape.get("min", 0)),
-            max_length=int(shape["max"]),
-            pattern=pattern,
-            regex=re.compile(java_pattern(pattern)),
-        )
+        rule = MemberRule(member, reference["locationName"], shape)
+        rules[rule.key] = rule
     return rules
 
 
@@ -297,6 +291,10 @@ def _exact_float(text: str) -> float:
     # A number is re-serialised from a double: refuse one that would reach the endpoint as another
     # number (1e999 -> Infinity, 1e-999 -> 0.0, 0.1000000000000000000001 -> 0.1). Integers are exact.
     value = float(text)
+    if len(text) < 16 and "e" not in text and "E" not in text:
+        # At most 15 significant digits and no exponent: a double holds it exactly (DBL_DIG is 15), so
+        # the common case costs no conversion back.
+        return value
     if repr(value) != text and Decimal(text) != Decimal(repr(value)):
         raise InvalidMessage(
             "a number in the message cannot be forwarded exactly (out of a double's range, or more "
