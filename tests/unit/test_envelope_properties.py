@@ -12,6 +12,7 @@ import re
 import string
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import botocore.session
@@ -310,3 +311,18 @@ def test_any_sqs_body_is_parsed_or_refused_never_crashes(raw_body: str) -> None:
         parse_envelope(raw_body, MESSAGE_ID, "s3://payload-bucket/incoming/")
     except InvalidMessage as exc:
         exc.message.encode()
+
+
+# -- the README's table --------------------------------------------------------------------------------
+
+
+def test_the_readme_member_table_is_the_service_models() -> None:
+    # GIVEN the README's table of envelope members (key, member, length, pattern)
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `(\w+)` \| `(\w+)`[^|]*\| (\d+)-(\d+) \| `(.+)` \|$", readme, re.MULTILINE)
+    documented = {
+        key: (member, int(low), int(high), pattern.replace("\\|", "|"))
+        for key, member, low, high, pattern in rows
+    }
+    # THEN it lists exactly the model's header members, with the model's limits and patterns
+    assert documented == MODEL
