@@ -45,7 +45,7 @@ runtime_client = boto3.client(
         read_timeout=config.read_timeout_seconds,
         connect_timeout=5,
         retries={"mode": "standard", "total_max_attempts": 1},
-        # invoker.envelope already checks every member (type, length, ASCII, control characters);
+        # invoker.envelope already checks every member (type, length, pattern, ASCII, control characters);
         # botocore's own pass over them would only cost CPU on every call.
         parameter_validation=False,
         # A pool smaller than the number of threads makes urllib3 discard connections.
