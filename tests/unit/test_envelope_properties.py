@@ -293,6 +293,25 @@ def test_a_number_is_sent_as_the_number_written_or_refused(number: str) -> None:
         assert Decimal(request.body.decode()) == Decimal(number)
 
 
+@BOUNDED
+@given(
+    pairs=st.lists(st.tuples(st.sampled_from(["a", "b", "é", "\ud800", "body"]), json_values), max_size=5),
+    depth=st.integers(0, 3),
+)
+def test_an_object_is_refused_iff_it_repeats_a_key(pairs: list[tuple[str, Any]], depth: int) -> None:
+    # GIVEN an object written pair by pair (so a key may repeat), nested `depth` arrays deep in the body
+    text = "{" + ",".join(f"{json.dumps(key)}:{json.dumps(value)}" for key, value in pairs) + "}"
+    raw_body = '{"body":' + "[" * depth + text + "]" * depth + "}"
+    keys = [key for key, _ in pairs]
+    # WHEN parsed THEN refused when a key repeats; otherwise sent (unless a surrogate cannot be encoded)
+    outcome = attempt(parse_envelope, raw_body, MESSAGE_ID, None)
+    if len(set(keys)) != len(keys):
+        assert isinstance(outcome, InvalidMessage)
+        assert "repeats" in outcome.message
+    elif not has_surrogate(dict(pairs)):
+        assert isinstance(outcome, InvokeRequest)
+
+
 json_texts = st.one_of(
     texts,
     st.builds(json.dumps, json_values),
