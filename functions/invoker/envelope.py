@@ -32,6 +32,8 @@ _S3_URI = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(\S+)")
 # retried), and SigV4 canonicalises other control characters (tab, ...) differently from the service.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BODY_KEYS = ("body", "bodyText", "bodyBase64", "bodyS3Uri")
+# Characters SQS does not accept in a message or attribute value (besides lone surrogates).
+_NOT_IN_A_MESSAGE = re.compile("[\x00-\x1f\x7f\ufffe\uffff]")
 
 
 # -- the service model's constraints -------------------------------------------------------------------
@@ -357,6 +359,10 @@ def _s3_location(value: Any, payload_s3_prefix: str | None) -> tuple[str, str]:
     if not value.startswith(payload_s3_prefix):
         raise InvalidMessage(f"bodyS3Uri must start with {payload_s3_prefix}")
     key = match.group(2)
+    if _NOT_IN_A_MESSAGE.search(key):
+        # The key is quoted in the reason if it cannot be read, and SQS refuses these characters in the
+        # dead-letter copy's attributes: such a message could never be dead-lettered.
+        raise InvalidMessage("bodyS3Uri holds control characters or noncharacters")
     if len(_utf8(key, "bodyS3Uri")) > _MAX_S3_KEY_BYTES:
         raise InvalidMessage(f"bodyS3Uri names a key longer than S3's {_MAX_S3_KEY_BYTES} bytes")
     return match.group(1), key

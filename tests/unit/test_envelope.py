@@ -316,6 +316,21 @@ def test_body_s3_uri_that_is_not_an_s3_uri_is_refused(uri: str) -> None:
     assert "is not an s3://bucket/key URI" in refusal(envelope(bodyS3Uri=uri), prefix=PREFIX)
 
 
+@pytest.mark.parametrize("key", ["req\\u0001.json", "req\\u007f", "req\\uffff", "req\\ud800"])
+def test_body_s3_uri_with_characters_sqs_cannot_carry_is_refused(key: str) -> None:
+    # GIVEN a key with a control character, a noncharacter or a lone surrogate: the reason of a failed
+    # read quotes the key, and SQS would refuse it in the dead-letter copy (dead_letter_failed on every
+    # receive) WHEN parsed THEN refused at once
+    refusal(f'{{"bodyS3Uri": "{PREFIX}{key}"}}', prefix=PREFIX)
+
+
+def test_body_s3_uri_with_a_key_over_1024_bytes_is_refused() -> None:
+    assert refusal(envelope(bodyS3Uri=PREFIX + "é" * 510), prefix=PREFIX) == (
+        "bodyS3Uri names a key longer than S3's 1024 bytes"
+    )
+    assert parse(envelope(bodyS3Uri=PREFIX + "é" * 506), prefix=PREFIX).s3_uri is not None
+
+
 def test_body_s3_uri_that_is_not_a_string_is_refused() -> None:
     # GIVEN a non-string URI WHEN parsed THEN refused
     assert refusal(envelope(bodyS3Uri=["s3://x"]), prefix=PREFIX) == "bodyS3Uri must be a string"
