@@ -253,7 +253,7 @@ def _payload(key: str, value: Any, members: dict[str, str]) -> bytes | None:
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError) as exc:  # ValueError: characters outside ASCII
-        raise InvalidMessage("bodyBase64 is not valid base64 (standard alphabet, padded)") from exc
+        raise InvalidMessage(f"bodyBase64 is not valid base64: {exc}") from exc
 
 
 def _utf8(text: str, key: str) -> bytes:
