@@ -110,9 +110,13 @@ def from_payload(
         envelope["requestId"] = request_id
     if as_json:
         try:
-            envelope["body"] = json.loads(payload)
-        except ValueError as exc:
-            raise CliError(f"{source}: --raw-json given but the payload is not JSON ({exc})") from exc
+            # The function's strict reading: a payload it would refuse (duplicate keys, a number that
+            # cannot be sent exactly) is refused here, not altered by a lenient parse.
+            envelope["body"] = invoker_envelope.loads_strict(payload.decode("utf-8"), "the payload")
+        except UnicodeDecodeError as exc:
+            raise CliError(f"{source}: --raw-json given but the payload is not UTF-8") from exc
+        except InvalidMessage as exc:
+            raise CliError(f"{source}: --raw-json given but {exc.message}") from exc
     else:
         try:
             envelope["bodyText"] = payload.decode("utf-8")
@@ -136,11 +140,10 @@ def parse_jsonl(
         if not line.strip():
             continue  # blank lines (a trailing newline, spacing) carry no request
         try:
-            document = json.loads(line)
-        except ValueError as exc:
-            detail = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-            column = f" at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
-            raise CliError(f"{name} line {number}: not valid JSON ({detail}{column}); nothing sent") from exc
+            # The function's own strict reading, so that what is checked below is what it will read.
+            document = invoker_envelope.loads_strict(line, "the line")
+        except InvalidMessage as exc:
+            raise CliError(f"{name} line {number}: {exc.message}; nothing sent") from exc
         try:
             envelope, body = validate(document, payload_s3_prefix=payload_s3_prefix, defaults=members)
         except EnvelopeError as exc:

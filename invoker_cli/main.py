@@ -284,6 +284,10 @@ def send(
         typer.Option(help="CustomAttributes (ASCII, never logged).", rich_help_panel=ENVELOPE_PANEL),
     ] = None,
     session_id: Annotated[str | None, typer.Option(help="SessionId.", rich_help_panel=ENVELOPE_PANEL)] = None,
+    prefix_aware_id: Annotated[
+        str | None,
+        typer.Option(help="PrefixAwareId (prefix-aware routing hint).", rich_help_panel=ENVELOPE_PANEL),
+    ] = None,
     enable_explanations: Annotated[
         str | None, typer.Option(help="EnableExplanations.", rich_help_panel=ENVELOPE_PANEL)
     ] = None,
@@ -341,6 +345,7 @@ def send(
             "inferenceId": inference_id,
             "customAttributes": custom_attributes,
             "sessionId": session_id,
+            "prefixAwareId": prefix_aware_id,
             "enableExplanations": enable_explanations,
         }.items()
         if value is not None

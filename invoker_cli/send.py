@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
+from invoker.envelope import MEMBERS as ENVELOPE_MEMBERS
 
 from invoker_cli.envelope import SQS_MAX_MESSAGE_BYTES, Request, compact_json
 from invoker_cli.errors import CliError, describe_aws_error
@@ -100,11 +101,12 @@ def _raw_message(request: Request, limit: int) -> Outgoing:
     attributes: dict[str, MessageAttributeValueTypeDef] = {
         "RequestId": {"DataType": "String", "StringValue": request.request_id}
     }
-    content_type = envelope.get("contentType") or ("application/json" if "body" in envelope else None)
-    if content_type:
-        attributes["ContentType"] = {"DataType": "String", "StringValue": content_type}
-    if envelope.get("accept"):
-        attributes["Accept"] = {"DataType": "String", "StringValue": envelope["accept"]}
+    if "body" in envelope:
+        attributes["ContentType"] = {"DataType": "String", "StringValue": "application/json"}
+    # Raw mode reads every InvokeEndpoint header member from the attribute named by the member.
+    for key, rule in ENVELOPE_MEMBERS.items():
+        if envelope.get(key):
+            attributes[rule.member] = {"DataType": "String", "StringValue": envelope[key]}
     item = Outgoing(request, text, attributes)
     if item.size() > limit:
         raise CliError(

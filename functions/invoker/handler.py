@@ -14,6 +14,7 @@ from botocore.config import Config as BotoConfig
 
 from invoker.concurrency import AdaptiveLimiter
 from invoker.config import load_config
+from invoker.events import sqs_records
 from invoker.invoker import Invoker
 from invoker.observability import emit_batch_metrics
 from invoker.processor import ConcurrentSqsProcessor
@@ -44,7 +45,7 @@ runtime_client = boto3.client(
         read_timeout=config.read_timeout_seconds,
         connect_timeout=5,
         retries={"mode": "standard", "total_max_attempts": 1},
-        # invoker.envelope already checks every member (type, length, ASCII, control characters);
+        # invoker.envelope already checks every member (type, length, pattern, ASCII, control characters);
         # botocore's own pass over them would only cost CPU on every call.
         parameter_validation=False,
         # A pool smaller than the number of threads makes urllib3 discard connections.
@@ -108,6 +109,10 @@ def _traced[F: Callable[..., Any]](handler: F) -> F:
 @metrics.log_metrics
 @_traced
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    # An event that is not an SQS batch raises NotAnSqsEvent here (see invoker.events); an empty batch
+    # has nothing to do (Powertools would raise on it).
+    if not sqs_records(event):
+        return {"batchItemFailures": []}
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

@@ -37,7 +37,7 @@ def test_single_payloads_become_envelopes_with_the_flags(cli_stack: CliStack, tm
     text = cli_stack.invoke(
         "send", "--request-id", "csv-7", "--content-type", "text/csv", "--accept", "application/json",
         "--target-variant", "blue", "--custom-attributes", "trace=1", "--inference-id", "inf-1",
-        input="5.1,3.5\n",
+        "--prefix-aware-id", "tenant-7:chat", input="5.1,3.5\n",
     )  # fmt: skip
     raw = cli_stack.invoke("send", str(binary), "--content-type", "image/png", "--session-id", "s-1")
     js = cli_stack.invoke("send", str(document), "--raw-json", "--target-model", "m.tar.gz")
@@ -49,6 +49,7 @@ def test_single_payloads_become_envelopes_with_the_flags(cli_stack: CliStack, tm
     assert by_id["csv-7"] == {
         "requestId": "csv-7", "bodyText": "5.1,3.5\n", "contentType": "text/csv", "accept": "application/json",
         "targetVariant": "blue", "customAttributes": "trace=1", "inferenceId": "inf-1",
+        "prefixAwareId": "tenant-7:chat",
     }  # fmt: skip
     binary_envelope = by_id[raw.stdout.strip()]
     assert base64.b64decode(str(binary_envelope["bodyBase64"])) == b"\x89PNG\x00\xff"
@@ -159,6 +160,14 @@ def test_a_malformed_jsonl_line_names_the_line_and_nothing_is_sent(
         "two bodies": json.dumps({"bodyText": "c", "body": 1}),
         "bad base64": json.dumps({"bodyBase64": "%%%"}),
         "bad request id": json.dumps({"bodyText": "c", "requestId": "has space"}),
+        # What the function would refuse as invalid_message on every receive is refused here too.
+        "duplicate key": '{"bodyText": "c", "bodyText": "d"}',
+        "duplicate key in body": '{"body": {"a": 1, "a": 2}}',
+        "inexact number": '{"body": [1e999]}',
+        "too deep": '{"body": ' + "[" * 5000 + "]" * 5000 + "}",
+        "non-ascii header": json.dumps({"bodyText": "c", "targetModel": "modèle.tar.gz"}),
+        "variant pattern": json.dumps({"bodyText": "c", "targetVariant": "blue variant"}),
+        "prefix-aware id": json.dumps({"bodyText": "c", "prefixAwareId": " leading-space"}),
     }
     for case, line in cases.items():
         path = tmp_path / f"{case}.jsonl"
@@ -250,12 +259,32 @@ def test_raw_format_sends_the_payload_itself_with_attributes(cli_stack: CliStack
     # GIVEN a route with MESSAGE_FORMAT=raw (the body is the payload; ContentType/Accept/RequestId travel as attributes)
     # WHEN a payload is sent in raw format
     result = cli_stack.invoke(
-        "send", "--format", "raw", "--request-id", "raw-1", "--content-type", "text/csv", input="1,2,3"
-    )
+        "send", "--format", "raw", "--request-id", "raw-1", "--content-type", "text/csv",
+        "--target-model", "m.tar.gz", "--prefix-aware-id", "tenant-7", input="1,2,3",
+    )  # fmt: skip
 
-    # THEN the message body is the payload and the attributes carry the rest
+    # THEN the message body is the payload and the attributes, named by the InvokeEndpoint members,
+    # carry the rest
     assert result.exit_code == 0, result.stderr
     (message,) = cli_stack.peek(cli_stack.route().request_queue_url)
     assert message["Body"] == "1,2,3"
     attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
-    assert attributes == {"RequestId": "raw-1", "ContentType": "text/csv"}
+    assert attributes == {
+        "RequestId": "raw-1", "ContentType": "text/csv", "TargetModel": "m.tar.gz", "PrefixAwareId": "tenant-7",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("payload", "says"),
+    [('{"a": 1, "a": 2}', "repeats a key"), ("[1e999]", "cannot be forwarded exactly"),
+     ("{", "the payload is not JSON")],
+)  # fmt: skip
+def test_raw_json_payload_is_read_as_strictly_as_the_function_reads_it(
+    cli_stack: CliStack, payload: str, says: str
+) -> None:
+    # GIVEN a --raw-json payload the function would refuse (a lenient parse would silently keep the
+    # last key, or send Infinity) WHEN sent THEN refused with the reason, and nothing is sent
+    result = cli_stack.invoke("send", "--raw-json", input=payload)
+    assert result.exit_code == 1
+    assert says in result.stderr
+    assert cli_stack.bodies(cli_stack.route().request_queue_url) == []

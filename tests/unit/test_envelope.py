@@ -7,8 +7,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import botocore.session
 import pytest
 from invoker.envelope import MAX_PAYLOAD_BYTES, InvokeRequest, parse_envelope, parse_raw
+from invoker.envelope import MEMBERS as PARSER_MEMBERS
 from invoker.outcomes import Disposition, InvalidMessage, Reason
 
 MESSAGE_ID = "0b5c3e2a-6f0d-4b8e-9d5a-1f2e3d4c5b6a"
@@ -147,6 +149,81 @@ def test_explicit_content_type_wins_over_the_json_default() -> None:
     assert request.members["ContentType"] == "application/vnd+json; v=2"
 
 
+@pytest.mark.parametrize(
+    "raw_body",
+    ['{"body": 1e999}', '{"body": [-1e999]}', '{"body": {"x": 1E400}}', '{"body": 1e-400}',
+     '{"body": 0.1000000000000000000001}', '{"body": 12345678901234567890.5}',
+     '{"bodyText": "x", "n": 1e999}'],
+    ids=["inf", "minus-inf", "nested-inf", "underflow", "too-precise", "too-many-digits", "outside-body"],
+)  # fmt: skip
+def test_numbers_that_would_reach_the_endpoint_changed_are_refused(raw_body: str) -> None:
+    # GIVEN a number a double cannot hold exactly: re-serialised it would become Infinity (not JSON),
+    # 0.0 or another number WHEN parsed THEN refused, pointing at bodyText to keep the digits
+    message = refusal(raw_body)
+    assert "cannot be forwarded exactly" in message
+    assert "bodyText" in message
+
+
+@pytest.mark.parametrize(
+    ("number", "sent"),
+    [("0.1", "0.1"), ("1.0", "1.0"), ("1e2", "100.0"), ("1E+2", "100.0"), ("2.50", "2.5"),
+     ("-0.0", "-0.0"), ("5e-324", "5e-324"), ("1.7976931348623157e308", "1.7976931348623157e+308"),
+     ("123456789012345678901234567890", "123456789012345678901234567890"), ("-0", "0")],
+)  # fmt: skip
+def test_numbers_that_survive_the_round_trip_are_sent_as_the_same_number(number: str, sent: str) -> None:
+    # GIVEN a number whose written value a double (or, for integers, Python's int) holds exactly
+    # WHEN parsed THEN it is sent as the same number (its shortest form)
+    assert parse(f'{{"body": [{number}]}}').body == f"[{sent}]".encode()
+
+
+@pytest.mark.parametrize(
+    ("raw_body", "named"),
+    [('{"body": 1, "body": 2}', "the key 'body'"),
+     ('{"body": {"a": 1, "a": 2}}', "a key"),
+     ('{"body": [{"x": {"deep": 1, "deep": 1}}]}', "a key"),
+     ('{"bodyText": "x", "accept": "a", "accept": "b"}', "the key 'accept'")],
+    ids=["envelope", "body", "deep", "member"],
+)  # fmt: skip
+def test_duplicate_keys_at_any_depth_are_refused(raw_body: str, named: str) -> None:
+    # GIVEN an object that repeats a key (Python keeps the last, other parsers the first or fail)
+    # WHEN parsed THEN refused; an envelope key is named, a body key (payload text) is not
+    assert refusal(raw_body) == (
+        f"a JSON object in the message repeats {named} (ambiguous: JSON parsers differ on which counts)"
+    )
+
+
+@pytest.mark.parametrize("depth", [5_000, 100_000])
+@pytest.mark.parametrize("opener", ["[", '{"a":'])
+def test_json_nested_deeper_than_the_parser_allows_is_refused(depth: int, opener: str) -> None:
+    # GIVEN a body nested past the parser's recursion limit (it raised RecursionError: unexpected_error,
+    # retried until exhaustion) WHEN parsed THEN refused at once
+    closer = "]" if opener == "[" else "}"
+    assert refusal('{"body":' + opener * depth + "1" + closer * depth + "}") == (
+        "body is JSON nested too deeply to parse"
+    )
+
+
+def test_json_nested_within_the_limit_is_sent() -> None:
+    # GIVEN a body nested 500 levels deep WHEN parsed THEN sent unchanged
+    body = "[" * 500 + "]" * 500
+    assert parse('{"body":' + body + "}").body == body.encode()
+
+
+def test_body_base64_with_non_ascii_characters_is_refused() -> None:
+    # GIVEN base64 text with a non-ASCII character (the decoder raised ValueError, not binascii.Error)
+    # WHEN parsed THEN refused as invalid base64
+    assert refusal(envelope(bodyBase64="aGVsbG8é")).startswith("bodyBase64 is not valid base64")
+
+
+def test_unknown_key_with_unprintable_text_is_named_escaped() -> None:
+    # GIVEN an unknown key holding a lone surrogate and a line break WHEN parsed
+    message = refusal('{"body": 1, "x\\ud800\\ny": 1}')
+    # THEN the reason names it in printable ASCII (it becomes a log field and a message attribute)
+    assert message == "unknown envelope keys: x\\ud800\\x0ay"
+    assert message.isascii()
+    assert message.isprintable()
+
+
 # -- bodyText ------------------------------------------------------------------------------------------
 
 
@@ -237,6 +314,21 @@ def test_body_s3_uri_outside_the_prefix_is_refused(uri: str) -> None:
 def test_body_s3_uri_that_is_not_an_s3_uri_is_refused(uri: str) -> None:
     # GIVEN something that is not s3://bucket/key WHEN parsed THEN refused as such
     assert "is not an s3://bucket/key URI" in refusal(envelope(bodyS3Uri=uri), prefix=PREFIX)
+
+
+@pytest.mark.parametrize("key", ["req\\u0001.json", "req\\u007f", "req\\uffff", "req\\ud800"])
+def test_body_s3_uri_with_characters_sqs_cannot_carry_is_refused(key: str) -> None:
+    # GIVEN a key with a control character, a noncharacter or a lone surrogate: the reason of a failed
+    # read quotes the key, and SQS would refuse it in the dead-letter copy (dead_letter_failed on every
+    # receive) WHEN parsed THEN refused at once
+    refusal(f'{{"bodyS3Uri": "{PREFIX}{key}"}}', prefix=PREFIX)
+
+
+def test_body_s3_uri_with_a_key_over_1024_bytes_is_refused() -> None:
+    assert refusal(envelope(bodyS3Uri=PREFIX + "é" * 510), prefix=PREFIX) == (
+        "bodyS3Uri names a key longer than S3's 1024 bytes"
+    )
+    assert parse(envelope(bodyS3Uri=PREFIX + "é" * 506), prefix=PREFIX).s3_uri is not None
 
 
 def test_body_s3_uri_that_is_not_a_string_is_refused() -> None:
@@ -339,34 +431,48 @@ def test_refusal_carries_the_request_id_when_it_could_be_read(raw_body: str, req
 
 # -- optional members ----------------------------------------------------------------------------------
 
+# The model as botocore's client sees it (a different reading path than the parser's own).
+_INPUT = (
+    botocore.session.get_session()
+    .get_service_model("sagemaker-runtime")
+    .operation_model("InvokeEndpoint")
+    .input_shape
+)
+assert _INPUT is not None
 # envelope key -> (InvokeEndpoint member, min length, max length)
-MEMBERS = {
-    "contentType": ("ContentType", 0, 1024),
-    "accept": ("Accept", 0, 1024),
-    "customAttributes": ("CustomAttributes", 0, 1024),
-    "targetModel": ("TargetModel", 1, 1024),
-    "targetVariant": ("TargetVariant", 1, 63),
-    "targetContainerHostname": ("TargetContainerHostname", 1, 63),
-    "inferenceId": ("InferenceId", 1, 64),
-    "enableExplanations": ("EnableExplanations", 1, 64),
-    "inferenceComponentName": ("InferenceComponentName", 1, 63),
-    "sessionId": ("SessionId", 1, 256),
+MEMBERS: dict[str, tuple[str, int, int]] = {
+    name[0].lower() + name[1:]: (name, shape.metadata.get("min", 0), shape.metadata["max"])
+    for name, shape in _INPUT.members.items()
+    if shape.serialization.get("location") == "header"
 }
 
 
+def test_every_header_member_of_invoke_endpoint_is_an_envelope_key() -> None:
+    # GIVEN botocore's service model WHEN its header members are listed THEN they are exactly the ones
+    # the README documents (a new one in a botocore upgrade must be documented and given a CLI flag)
+    assert sorted(MEMBERS) == sorted(
+        ["contentType", "accept", "customAttributes", "targetModel", "targetVariant",
+         "targetContainerHostname", "inferenceId", "enableExplanations", "inferenceComponentName",
+         "sessionId", "prefixAwareId"]
+    )  # fmt: skip
+    # AND the parser knows each, under its InvokeEndpoint name
+    assert {key: rule.member for key, rule in PARSER_MEMBERS.items()} == {k: v[0] for k, v in MEMBERS.items()}
+
+
 def test_all_members_together_are_mapped_to_their_invoke_endpoint_names() -> None:
-    # GIVEN every optional member at once
+    # GIVEN every optional member at once, prefixAwareId included
     values = {key: f"v-{key}" for key in MEMBERS}
     # WHEN parsed
     request = parse(envelope(bodyText="x", **values))
     # THEN each appears under its InvokeEndpoint member name, and nothing else
     assert request.members == {member: values[key] for key, (member, _, _) in MEMBERS.items()}
+    assert request.members["PrefixAwareId"] == "v-prefixAwareId"
 
 
 @pytest.mark.parametrize("key", sorted(MEMBERS))
 def test_member_lengths_at_the_limits_are_accepted(key: str) -> None:
     member, low, high = MEMBERS[key]
-    for length in {low, max(low, 1), high}:
+    for length in {max(low, 1), high}:
         # GIVEN the member at its minimum and maximum length WHEN parsed THEN it is passed on
         request = parse(envelope(body=1, **{key: "a" * length}))
         assert request.members[member] == "a" * length
@@ -375,13 +481,29 @@ def test_member_lengths_at_the_limits_are_accepted(key: str) -> None:
 @pytest.mark.parametrize("key", sorted(MEMBERS))
 def test_member_lengths_outside_the_limits_are_refused(key: str) -> None:
     _, low, high = MEMBERS[key]
+    bounds = f"{low}-{high}" if low else f"at most {high}"
     # GIVEN the member one character above its maximum WHEN parsed THEN refused with the limits
     assert refusal(envelope(body=1, **{key: "a" * (high + 1)})) == (
-        f"{key} must be {low}-{high} characters long (got {high + 1})"
+        f"{key} must be {bounds} characters long (got {high + 1})"
     )
     if low > 0:
         # GIVEN an empty value where one character is the minimum WHEN parsed THEN refused
-        assert refusal(envelope(body=1, **{key: ""})) == f"{key} must be {low}-{high} characters long (got 0)"
+        assert refusal(envelope(body=1, **{key: ""})) == f"{key} must be {bounds} characters long (got 0)"
+
+
+@pytest.mark.parametrize(
+    ("key", "accepted"),
+    [("contentType", True), ("accept", True), ("customAttributes", True), ("targetModel", False),
+     ("targetVariant", False), ("targetContainerHostname", False), ("inferenceId", False),
+     ("enableExplanations", False), ("inferenceComponentName", False), ("sessionId", False),
+     ("prefixAwareId", False)],
+)  # fmt: skip
+def test_empty_member_follows_the_model(key: str, accepted: bool) -> None:
+    # GIVEN an empty value WHEN parsed THEN accepted only where the model's length and pattern allow it
+    if accepted:
+        assert parse(envelope(body=1, **{key: ""})).members[MEMBERS[key][0]] == ""
+    else:
+        refusal(envelope(body=1, **{key: ""}))
 
 
 @pytest.mark.parametrize("key", sorted(MEMBERS))
@@ -391,28 +513,67 @@ def test_member_that_is_not_a_string_is_refused(key: str, value: Any) -> None:
     assert refusal(envelope(body=1, **{key: value})) == f"{key} must be a string"
 
 
-def test_custom_attributes_must_be_ascii() -> None:
-    # GIVEN non-ASCII custom attributes WHEN parsed THEN refused (the header is ASCII only)
-    assert refusal(envelope(body=1, customAttributes="trace=ü")) == "customAttributes must be ASCII"
-    # and ASCII ones, including punctuation, pass
+@pytest.mark.parametrize("key", sorted(MEMBERS))
+@pytest.mark.parametrize("value", ["modèle.tar.gz", "caf\u00e9-1", "a\u00a0b", "\u65e5\u672c"], ids=repr)
+def test_non_ascii_member_is_refused(key: str, value: str) -> None:
+    # GIVEN a header member outside ASCII (targetModel "modèle.tar.gz", an inferenceId with an accent):
+    # sent, it fails the request's SigV4 signature on every attempt WHEN parsed THEN refused at once
+    value = value.encode().decode("unicode_escape") if "\\u" in value else value
+    message = refusal(envelope(body=1, **{key: value}))
+    assert message.startswith(f"{key} must be ASCII (it is sent as the HTTP header ")
+
+
+def test_custom_attributes_may_hold_any_ascii_punctuation() -> None:
     assert parse(envelope(body=1, customAttributes='a=1; b="x,y"')).members["CustomAttributes"] == (
         'a=1; b="x,y"'
     )
 
 
-@pytest.mark.parametrize("key", ["contentType", "accept"])
-def test_content_type_and_accept_must_be_ascii(key: str) -> None:
-    # GIVEN a non-ASCII media type: the service model gives ContentType and Accept the pattern
-    # \p{ASCII}* as it does CustomAttributes WHEN parsed THEN refused before the call
-    refusal(envelope(body=1, **{key: "text/plain; charset=ütf-8"}))
+@pytest.mark.parametrize(
+    ("key", "value", "accepted"),
+    [
+        ("targetVariant", "blue--green-2", True),
+        ("targetVariant", "blue variant", False),
+        ("targetVariant", "-blue", False),
+        ("targetVariant", "blue-", False),
+        ("targetVariant", "blue_2", False),
+        ("targetContainerHostname", "container-1", True),
+        ("targetContainerHostname", "container.1", False),
+        ("inferenceComponentName", "ic-1", True),
+        ("inferenceComponentName", "ic-", False),
+        ("inferenceComponentName", "ic_1", False),
+        ("sessionId", "NEW_SESSION", True),
+        ("sessionId", "0a1b-2c3d", True),
+        ("sessionId", "new_session", False),
+        ("sessionId", "NEW_SESSION-2", False),
+        ("targetModel", "models/v2/model.tar.gz", True),
+        ("targetModel", "a b", True),
+        ("targetModel", " leading-space", False),
+        ("inferenceId", "order 42 / try #1", True),
+        ("inferenceId", " x", False),
+        ("prefixAwareId", "tenant-7:chat", True),
+        ("prefixAwareId", " tenant", False),
+        ("enableExplanations", "`true`", True),
+    ],
+)
+def test_members_follow_the_model_patterns(key: str, value: str, accepted: bool) -> None:
+    # GIVEN a value inside or outside its member's pattern in the service model WHEN parsed
+    # THEN it is passed on, or refused naming the member and the pattern
+    if accepted:
+        assert parse(envelope(body=1, **{key: value})).members[MEMBERS[key][0]] == value
+    else:
+        message = refusal(envelope(body=1, **{key: value}))
+        assert message.startswith(f"{key} must match InvokeEndpoint's pattern for {MEMBERS[key][0]}: ")
 
 
 @pytest.mark.parametrize("key", sorted(MEMBERS))
-def test_member_with_a_line_break_is_refused(key: str) -> None:
+@pytest.mark.parametrize("value", ["a\r\nX-Injected: 1", "a\tb", "a\x00", "a\x7f"], ids=repr)
+def test_member_with_a_control_character_is_refused(key: str, value: str) -> None:
     # GIVEN a header member holding CR/LF: the HTTP client refuses such a header value, and botocore
     # raises HTTPClientError, which is classified as a transport error and retried until exhaustion
-    # WHEN parsed THEN the message is refused at once instead
-    refusal(envelope(body=1, **{key: "a\r\nX-Injected: 1"}))
+    # (tabs and other controls are rewritten by SigV4's canonical form) WHEN parsed THEN refused at once
+    value = value.encode().decode("unicode_escape")
+    refusal(envelope(body=1, **{key: value}))
 
 
 # -- raw mode ------------------------------------------------------------------------------------------
@@ -463,16 +624,76 @@ def test_raw_binary_attribute_is_refused() -> None:
     ("attributes", "start"),
     [
         ({"RequestId": string_attribute("bad id")}, "requestId must be"),
-        ({"ContentType": string_attribute("t" * 1025)}, "ContentType must be 0-1024"),
-        ({"Accept": string_attribute("a" * 1025)}, "Accept must be 0-1024"),
+        ({"ContentType": string_attribute("t" * 1025)}, "ContentType must be at most 1024"),
+        ({"Accept": string_attribute("a" * 1025)}, "Accept must be at most 1024"),
+        ({"TargetModel": string_attribute("modèle.tar.gz")}, "TargetModel must be ASCII"),
+        ({"InferenceId": string_attribute("café")}, "InferenceId must be ASCII"),
+        ({"TargetVariant": string_attribute("blue variant")}, "TargetVariant must match"),
+        ({"SessionId": string_attribute("new_session")}, "SessionId must match"),
+        ({"PrefixAwareId": string_attribute("x" * 65)}, "PrefixAwareId must be 1-64"),
+        ({"CustomAttributes": string_attribute("a\r\nb")}, "CustomAttributes must not contain"),
+        ({"TargetModel": {"dataType": "String"}}, "message attribute TargetModel must be a String"),
+        ({"Accept": "text/csv"}, "message attribute Accept must be a String"),
     ],
-    ids=["request-id", "content-type", "accept"],
+    ids=[
+        "request-id",
+        "content-type",
+        "accept",
+        "target-model-accent",
+        "inference-id-accent",
+        "variant-pattern",
+        "session-pattern",
+        "prefix-aware-id-long",
+        "custom-crlf",
+        "no-value",
+        "not-an-attribute",
+    ],
 )
 def test_raw_invalid_attribute_values_are_refused(attributes: dict[str, Any], start: str) -> None:
     # GIVEN an attribute value outside its rules WHEN parsed THEN refused
     with pytest.raises(InvalidMessage) as raised:
         parse_raw("x", MESSAGE_ID, attributes)
     assert raised.value.message.startswith(start)
+
+
+def test_raw_every_header_member_travels_as_an_attribute_named_by_the_member() -> None:
+    # GIVEN a raw message with a valid String attribute for every header member of InvokeEndpoint
+    values = {member: f"v-{member}" for member, _, _ in MEMBERS.values()}
+    attributes = {member: string_attribute(value) for member, value in values.items()}
+    # WHEN parsed THEN each becomes its member, PrefixAwareId included
+    request = parse_raw("x", MESSAGE_ID, attributes)
+    assert request.members == values
+    assert request.members["PrefixAwareId"] == "v-PrefixAwareId"
+
+
+def test_raw_ignores_the_functions_own_and_the_producers_other_attributes() -> None:
+    # GIVEN a redriven raw message: the function's invoker.* bookkeeping (even with values that would
+    # be invalid as members), the producer's own attributes, and a member name in another case
+    attributes = {
+        "invoker.redrive_count": {"stringValue": "2", "dataType": "Number"},
+        "invoker.reason": string_attribute("model_error"),
+        "invoker.error": string_attribute("modèle\r\n"),
+        "invoker.blob": {"binaryValue": "not base64!", "dataType": "Binary"},
+        "traceparent": string_attribute("00-abc-01"),
+        "targetModel": string_attribute("modèle"),  # not a member name: the producer's own
+        "ContentType": string_attribute("text/csv"),
+    }
+    # WHEN parsed THEN only the member attribute is read
+    request = parse_raw("x", MESSAGE_ID, attributes)
+    assert request.members == {"ContentType": "text/csv"}
+
+
+@pytest.mark.parametrize("attributes", [["ContentType"], "text", 42], ids=repr)
+def test_raw_attributes_that_are_not_a_map_are_refused(attributes: Any) -> None:
+    # GIVEN message attributes that are not a map WHEN parsed THEN refused, not a crash
+    with pytest.raises(InvalidMessage):
+        parse_raw("x", MESSAGE_ID, attributes)
+
+
+def test_raw_body_with_a_lone_surrogate_is_refused() -> None:
+    with pytest.raises(InvalidMessage) as raised:
+        parse_raw("a\ud800", MESSAGE_ID, {})
+    assert raised.value.message.startswith("body holds text that is not valid Unicode")
 
 
 def test_raw_payload_size_limit() -> None:
