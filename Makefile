@@ -50,14 +50,14 @@ test: install lint typecheck
 
 # The whole pipeline on the embedded local stack: a mixed workload with faults, then a summary.
 demo: install
-	$(RUN) python -m local demo
+	$(RUN) python -m sqs_sagemaker_invoker.local demo
 
 # The local stack for manual use (`invoker --local ...`); `make down` stops a detached one.
 up: install
-	$(RUN) python -m local up
+	$(RUN) python -m sqs_sagemaker_invoker.local up
 
 down: install
-	$(RUN) python -m local down
+	$(RUN) python -m sqs_sagemaker_invoker.local down
 
 synth: install
 	$(CDK) synth --no-notices -q

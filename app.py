@@ -13,8 +13,8 @@ import sys
 
 import aws_cdk as cdk
 
-from infra.main import build_stack
-from infra.routes import ConfigError
+from sqs_sagemaker_invoker.infra.main import build_stack
+from sqs_sagemaker_invoker.infra.routes import ConfigError
 
 
 def main() -> None:

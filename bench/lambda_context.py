@@ -1,6 +1,6 @@
 """The Lambda context the benchmark's instances pass to the handler under test.
 
-The tests (tests/factories.py, FakeContext) and the local stack (local/lambda_runtime.py, LambdaContext)
+The tests (tests/factories.py, FakeContext) and the local stack (sqs_sagemaker_invoker/local/lambda_runtime.py, LambdaContext)
 have their own; they are to become one."""
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ import boto3
 
 from bench.instances import LambdaInstance
 from bench.messages import ENDPOINT_NAME, QUEUE_NAME, REGION
-from local.aws import MotoServer
-from local.sagemaker import EmulatorProcess, EndpointSpec, FaultSpec
+from sqs_sagemaker_invoker.local.aws import MotoServer
+from sqs_sagemaker_invoker.local.sagemaker import EmulatorProcess, EndpointSpec, FaultSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

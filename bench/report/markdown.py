@@ -90,7 +90,7 @@ def _preamble(run: BenchRun) -> list[str]:
         "own process pinned to one CPU, called in-process with an SQS event built before the clock starts. "
         "Wall time is that one call; CPU is the process's CPU time (all threads) over the call "
         "(`time.process_time`).",
-        "- **Endpoint** = the SageMaker Runtime emulator (`local.sagemaker`, `inline` container, SigV4 checked) "
+        "- **Endpoint** = the SageMaker Runtime emulator (`sqs_sagemaker_invoker.local.sagemaker`, `inline` container, SigV4 checked) "
         "in another process on the other CPU(s), with the latency added per request (`FaultSpec.latency_ms`).",
         "- **Throughput runs discard results on both sides** (`RESULTS_MODE=discard`; the textbook handler "
         "delivers nothing anyway): they measure InvokeEndpoint fan-out, logging (one JSON line per message, "

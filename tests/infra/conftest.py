@@ -16,10 +16,10 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 import aws_cdk as cdk
 from aws_cdk import assertions
 
-from infra.main import build_stack
+from sqs_sagemaker_invoker.infra.main import build_stack
 
 if TYPE_CHECKING:
-    from infra.stack import InvokerStack
+    from sqs_sagemaker_invoker.infra.stack import InvokerStack
 
 REPO = Path(__file__).resolve().parents[2]
 CDK_JSON = json.loads((REPO / "cdk.json").read_text(encoding="utf-8"))

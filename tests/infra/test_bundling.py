@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from infra import bundling
+from sqs_sagemaker_invoker.infra import bundling
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from infra.routes import (
+from sqs_sagemaker_invoker.infra.routes import (
     AppConfig,
     ConfigError,
     RouteConfig,

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from aws_cdk import assertions
 
-from infra.routes import function_environment, load_app_config, queue_name
+from sqs_sagemaker_invoker.infra.routes import function_environment, load_app_config, queue_name
 from tests.infra.conftest import FIFO_CONFIG, TWO_ROUTE_CONFIG
 
 if TYPE_CHECKING:
-    from infra.route import InvokerRoute
+    from sqs_sagemaker_invoker.infra.route import InvokerRoute
     from tests.infra.conftest import Synth
 
 Match = assertions.Match
@@ -51,7 +51,7 @@ def actions_on(stmts: list[dict[str, Any]], resource: Any) -> set[str]:
 
 
 def expected_environment(synth: Synth, route: InvokerRoute) -> dict[str, Any]:
-    """infra.routes.function_environment with the CloudFormation references the stack must use."""
+    """sqs_sagemaker_invoker.infra.routes.function_environment with the CloudFormation references the stack must use."""
     cfg = route.route
     config = synth.stack.config
     placeholders = {

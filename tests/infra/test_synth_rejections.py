@@ -12,8 +12,8 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_sqs as sqs
 
-from infra.main import build_stack
-from infra.routes import ConfigError
+from sqs_sagemaker_invoker.infra.main import build_stack
+from sqs_sagemaker_invoker.infra.routes import ConfigError
 from tests.infra.conftest import REPO, app_context
 
 if TYPE_CHECKING:

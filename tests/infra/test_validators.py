@@ -1,7 +1,7 @@
 """cfn-lint and checkov, tools nobody here wrote, on every synthesized shape: zero findings.
 
 Each tool runs once per session over all templates (checkov takes seconds to start). Accepted findings
-are decisions in infra/suppressions.py, written into each resource's Metadata; a copy of the template
+are decisions in sqs_sagemaker_invoker/infra/suppressions.py, written into each resource's Metadata; a copy of the template
 without them must make both tools report again, so these checks can fail.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from infra import suppressions
+from sqs_sagemaker_invoker.infra import suppressions
 from tests.infra.conftest import REPO, Synth, synth
 
 # checkov pins an old boto3, so it lives in its own locked environment (tools/checkov).
@@ -183,7 +183,7 @@ def test_cfn_lint_finds_nothing(shape: str, cfn_lint_matches: dict[str, list[dic
     # GIVEN the synthesized template of a stack shape
     # WHEN cfn-lint checks it (errors, warnings and informational rules)
     matches = cfn_lint_matches[shape]
-    # THEN it reports nothing: fix infra/ or add a decision to infra/suppressions.py
+    # THEN it reports nothing: fix infra/ or add a decision to sqs_sagemaker_invoker/infra/suppressions.py
     assert matches == [], f"cfn-lint findings in {shape}:\n{describe_cfn_lint(matches)}"
 
 
@@ -192,7 +192,7 @@ def test_checkov_finds_nothing(shape: str, checkov_results: dict[str, dict[str, 
     # GIVEN the synthesized template of a stack shape
     # WHEN checkov's CloudFormation checks run on it
     results = checkov_results[shape]
-    # THEN checks ran and none failed: fix infra/ or add a decision to infra/suppressions.py
+    # THEN checks ran and none failed: fix infra/ or add a decision to sqs_sagemaker_invoker/infra/suppressions.py
     assert results["passed"], f"checkov ran no check on {shape}"
     assert results["failed"] == [], f"checkov findings in {shape}:\n{describe_checkov(results['failed'])}"
 

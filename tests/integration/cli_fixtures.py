@@ -28,9 +28,9 @@ import pytest
 from botocore.config import Config
 from typer.testing import CliRunner
 
-from infra.routes import parse_app_config
-from invoker_cli.main import app
-from local.aws import create_route_resources
+from sqs_sagemaker_invoker.cli.main import app
+from sqs_sagemaker_invoker.infra.routes import parse_app_config
+from sqs_sagemaker_invoker.local.aws import create_route_resources
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -42,8 +42,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageTypeDef
     from typer.testing import Result
 
-    from infra.routes import AppConfig
-    from local.aws import RouteResources
+    from sqs_sagemaker_invoker.infra.routes import AppConfig
+    from sqs_sagemaker_invoker.local.aws import RouteResources
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STACK_NAME = "CliTest"
@@ -246,7 +246,7 @@ class CliStack:
         )
 
     def subprocess_command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "invoker_cli", "--state-dir", str(self.state_dir), *args]
+        return [sys.executable, "-m", "sqs_sagemaker_invoker.cli", "--state-dir", str(self.state_dir), *args]
 
     # -- queues -----------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from local.events import sqs_event, sqs_record_from_message
+from sqs_sagemaker_invoker.local.events import sqs_event, sqs_record_from_message
 from tests.factories import FakeContext
 
 if TYPE_CHECKING:

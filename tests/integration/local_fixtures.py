@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from local.aws import MotoServer, client_kwargs
-from local.esm import EventSourceEmulator, EventSourceSpec
-from local.telemetry import TelemetryShipper
-from local.worker import FunctionSpec
+from sqs_sagemaker_invoker.local.aws import MotoServer, client_kwargs
+from sqs_sagemaker_invoker.local.esm import EventSourceEmulator, EventSourceSpec
+from sqs_sagemaker_invoker.local.telemetry import TelemetryShipper
+from sqs_sagemaker_invoker.local.worker import FunctionSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-    from local.stack import LocalStack
+    from sqs_sagemaker_invoker.local.stack import LocalStack
 
 # A handler whose behaviour each message's body chooses (JSON), so one module covers every ESM rule.
 # It appends what it saw to $TOY_STATE/events.jsonl; a command with "once": KEY acts on its first

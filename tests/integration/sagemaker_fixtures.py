@@ -4,7 +4,7 @@ Load them as a plugin from a test module (or a conftest.py):
 
     pytest_plugins = ["tests.integration.sagemaker_fixtures"]
 
-and build clients with local.sagemaker.testing.runtime_client.
+and build clients with sqs_sagemaker_invoker.local.sagemaker.testing.runtime_client.
 
 - `aws_test_env`: dummy credentials (testing/testing), region us-east-1, no profile/config files.
 - `sagemaker_emulator`: a running emulator with one `inline` endpoint named DEFAULT_ENDPOINT (echo
@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from local.sagemaker import EndpointSpec, SageMakerEmulator
-from local.sagemaker.testing import DEFAULT_ENDPOINT, REGION, runtime_client
+from sqs_sagemaker_invoker.local.sagemaker import EndpointSpec, SageMakerEmulator
+from sqs_sagemaker_invoker.local.sagemaker.testing import DEFAULT_ENDPOINT, REGION, runtime_client
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

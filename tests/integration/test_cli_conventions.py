@@ -23,7 +23,7 @@ import pytest
 
 pytest.register_assert_rewrite("tests.integration.cli_fixtures")
 
-from invoker_cli.main import app  # noqa: E402
+from sqs_sagemaker_invoker.cli.main import app  # noqa: E402
 from tests.integration.cli_fixtures import DUMMY_ENV, REPO_ROOT  # noqa: E402 - after the rewrite registration
 
 if TYPE_CHECKING:

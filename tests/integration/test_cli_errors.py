@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 pytest.register_assert_rewrite("tests.integration.cli_fixtures")
 
-from invoker_cli.main import app  # noqa: E402 - after the rewrite registration
+from sqs_sagemaker_invoker.cli.main import app  # noqa: E402 - after the rewrite registration
 from tests.integration.cli_fixtures import DEMO_ROUTE, ORDERED_ROUTE  # noqa: E402
 
 if TYPE_CHECKING:

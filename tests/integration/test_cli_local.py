@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 pytest.register_assert_rewrite("tests.integration.cli_fixtures")
 
-from invoker_cli.main import app  # noqa: E402 - after the rewrite registration
-from local.stack import pid_alive  # noqa: E402
+from sqs_sagemaker_invoker.cli.main import app  # noqa: E402 - after the rewrite registration
+from sqs_sagemaker_invoker.local.stack import pid_alive  # noqa: E402
 from tests.integration.cli_fixtures import DUMMY_ENV, REPO_ROOT, wait_for  # noqa: E402
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ ENDPOINT = "demo-classifier"  # cdk.json's route "demo"
 
 def _invoker(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "invoker_cli", *args],
+        [sys.executable, "-m", "sqs_sagemaker_invoker.cli", *args],
         cwd=cwd,
         env={**os.environ, **DUMMY_ENV, "PYTHONPATH": str(REPO_ROOT)},
         capture_output=True,

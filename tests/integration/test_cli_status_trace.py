@@ -11,7 +11,7 @@ import pytest
 
 pytest.register_assert_rewrite("tests.integration.cli_fixtures")
 
-from local.aws import create_alarms  # noqa: E402 - after the rewrite registration
+from sqs_sagemaker_invoker.local.aws import create_alarms  # noqa: E402 - after the rewrite registration
 from tests.integration.cli_fixtures import DEMO_ROUTE, STACK_NAME  # noqa: E402
 
 if TYPE_CHECKING:

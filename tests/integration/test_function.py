@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from local.sagemaker import EndpointSpec, FaultSpec, SageMakerEmulator
+from sqs_sagemaker_invoker.local.sagemaker import EndpointSpec, FaultSpec, SageMakerEmulator
 from tests.integration.function_harness import FunctionRun, moto_server, reset_moto, start_function
 
 ENDPOINT = "demo-classifier"

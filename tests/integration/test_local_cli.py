@@ -1,4 +1,4 @@
-"""`python -m local up|down|demo` as a user runs them: real processes, and none left behind."""
+"""`python -m sqs_sagemaker_invoker.local up|down|demo` as a user runs them: real processes, and none left behind."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def _descendants(pid: int) -> set[int]:
 
 def _run(*args: str, state_dir: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "local", "--state-dir", str(state_dir), *args],
+        [sys.executable, "-m", "sqs_sagemaker_invoker.local", "--state-dir", str(state_dir), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -48,7 +48,7 @@ def _run(*args: str, state_dir: Path, timeout: float = 120) -> subprocess.Comple
 
 def _spawn(*args: str, state_dir: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "local", "--state-dir", str(state_dir), *args],
+        [sys.executable, "-m", "sqs_sagemaker_invoker.local", "--state-dir", str(state_dir), *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from local.aws import client_kwargs
-from local.esm import parse_batch_response
+from sqs_sagemaker_invoker.local.aws import client_kwargs
+from sqs_sagemaker_invoker.local.esm import parse_batch_response
 from tests.integration.local_fixtures import process_alive, toy_events, wait_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from local.aws import MotoServer
-    from local.esm import EventSourceEmulator
-    from local.worker import FunctionSpec
+    from sqs_sagemaker_invoker.local.aws import MotoServer
+    from sqs_sagemaker_invoker.local.esm import EventSourceEmulator
+    from sqs_sagemaker_invoker.local.worker import FunctionSpec
     from tests.integration.local_fixtures import ToyQueue
 
 pytest_plugins = ["tests.integration.local_fixtures"]

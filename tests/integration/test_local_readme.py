@@ -1,4 +1,4 @@
-"""The documentation, checked against a real local stack (``python -m local up --detach``).
+"""The documentation, checked against a real local stack (``python -m sqs_sagemaker_invoker.local up --detach``).
 
 - Every shell snippet marked ``<!-- local-stack-snippet expect='REGEX' ... -->`` in README.md or docs/*.md
   runs as written with bash, from a directory laid out like the repository root (``.venv``,
@@ -30,13 +30,13 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from local.aws import CREDENTIALS, REGION
+from sqs_sagemaker_invoker.local.aws import CREDENTIALS, REGION
 from tests.integration.local_fixtures import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".venv"
 
-# What a marked snippet needs running: the local stack (`python -m local up`), or the standalone emulator.
+# What a marked snippet needs running: the local stack (`python -m sqs_sagemaker_invoker.local up`), or the standalone emulator.
 LOCAL_STACK = "local-stack-snippet"
 EMULATOR = "emulator-snippet"
 EMULATOR_PORT = 8080  # the README's standalone command and snippets use it
@@ -143,7 +143,7 @@ class RunningStack:
 
 def _local(*args: str, state_dir: Path, timeout: float) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "local", "--state-dir", str(state_dir), *args],
+        [sys.executable, "-m", "sqs_sagemaker_invoker.local", "--state-dir", str(state_dir), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -208,7 +208,13 @@ def test_emulator_snippets_run_as_written(tmp_path: Path) -> None:
         if probe.connect_ex(("127.0.0.1", EMULATOR_PORT)) == 0:
             pytest.skip(f"port {EMULATOR_PORT}, which the README's emulator snippets use, is taken")
     (tmp_path / ".venv").symlink_to(VENV, target_is_directory=True)
-    command = [".venv/bin/python", "-m", "local.sagemaker", "--port", str(EMULATOR_PORT)]
+    command = [
+        ".venv/bin/python",
+        "-m",
+        "sqs_sagemaker_invoker.local.sagemaker",
+        "--port",
+        str(EMULATOR_PORT),
+    ]
     command += ["--endpoint", "demo-classifier=sklearn", "--endpoint", "echo=echo"]
     emulator = subprocess.Popen(
         command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from local.sagemaker import EndpointSpec, FaultSpec
-from local.stack import LocalStack, StackOptions
+from sqs_sagemaker_invoker.local.sagemaker import EndpointSpec, FaultSpec
+from sqs_sagemaker_invoker.local.stack import LocalStack, StackOptions
 from tests.integration.local_fixtures import OutcomeCollector, wait_for
 
 if TYPE_CHECKING:

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from local.sagemaker import EndpointSpec
-from local.stack import LocalStack, StackOptions
+from sqs_sagemaker_invoker.local.sagemaker import EndpointSpec
+from sqs_sagemaker_invoker.local.stack import LocalStack, StackOptions
 from tests.integration.local_fixtures import (
     OutcomeCollector,
     function_log_records,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from local.sagemaker import EndpointSpec, SageMakerEmulator
+from sqs_sagemaker_invoker.local.sagemaker import EndpointSpec, SageMakerEmulator
 from tests.factories import FakeContext
 from tests.integration.function_harness import (
     DEAD_LETTER_BUCKET,

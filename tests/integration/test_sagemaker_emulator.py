@@ -24,7 +24,7 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
 
-from local.sagemaker import (
+from sqs_sagemaker_invoker.local.sagemaker import (
     ControlError,
     EmulatorClient,
     EmulatorControl,
@@ -33,14 +33,14 @@ from local.sagemaker import (
     FaultSpec,
     SageMakerEmulator,
 )
-from local.sagemaker.testing import DEFAULT_ENDPOINT, runtime_client
+from sqs_sagemaker_invoker.local.sagemaker.testing import DEFAULT_ENDPOINT, runtime_client
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
 
-    from local.sagemaker.spec import ContainerKind
+    from sqs_sagemaker_invoker.local.sagemaker.spec import ContainerKind
 
     type Factory = Callable[..., SageMakerEmulator]
 
@@ -802,7 +802,14 @@ def test_the_cli_reads_a_config_file(tmp_path: Any) -> None:
         )
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "local.sagemaker", "--config", str(config), "--exit-on-stdin-eof"],
+        [
+            sys.executable,
+            "-m",
+            "sqs_sagemaker_invoker.local.sagemaker",
+            "--config",
+            str(config),
+            "--exit-on-stdin-eof",
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -814,7 +821,7 @@ def test_the_cli_reads_a_config_file(tmp_path: Any) -> None:
         status = EmulatorClient(url).status("from-file")
         assert status["faults"]["throttle_rate"] == 1.0
         # AND the control CLI drives it
-        ctl = [sys.executable, "-m", "local.sagemaker.ctl", "--url", url]
+        ctl = [sys.executable, "-m", "sqs_sagemaker_invoker.local.sagemaker.ctl", "--url", url]
         subprocess.run(
             [*ctl, "inject", "from-file", "internal_failure", "--count", "3"], check=True, capture_output=True
         )

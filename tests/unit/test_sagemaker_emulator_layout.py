@@ -5,26 +5,26 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[2] / "local" / "sagemaker"
+PACKAGE = Path(__file__).resolve().parents[2] / "sqs_sagemaker_invoker" / "local" / "sagemaker"
 MAX_LINES = 400
 
 
 def _module_name(path: Path) -> str:
-    parts = path.relative_to(PACKAGE.parents[1]).with_suffix("").parts
+    parts = path.relative_to(PACKAGE.parents[2]).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def _imports(path: Path) -> set[str]:
-    """Every local.sagemaker module the file imports, wherever the import is (lazy and TYPE_CHECKING too)."""
+    """Every sqs_sagemaker_invoker.local.sagemaker module the file imports, wherever the import is (lazy and TYPE_CHECKING too)."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module is not None and node.level == 0:
             found.add(node.module)
-            # `from local.sagemaker import emulator` names a module too
+            # `from sqs_sagemaker_invoker.local.sagemaker import emulator` names a module too
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return {name for name in found if name.startswith("local.sagemaker.")}
+    return {name for name in found if name.startswith("sqs_sagemaker_invoker.local.sagemaker.")}
 
 
 def _graph() -> dict[str, set[str]]:
@@ -58,7 +58,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str]:
 def test_the_emulator_modules_import_each_other_without_a_cycle() -> None:
     # GIVEN every import between the emulator's modules, the lazy and type-only ones included
     graph = _graph()
-    assert "local.sagemaker.emulator" in graph
+    assert "sqs_sagemaker_invoker.local.sagemaker.emulator" in graph
     # THEN they form no cycle (a module is readable without the ones that use it)
     assert _cycle(graph) == []
 

@@ -1,7 +1,0 @@
-"""Model containers that follow the SageMaker hosting contract (each runs as its own process)."""
-
-# Container kind (EndpointSpec.container) -> module run as `python -m <module> --port 0`.
-CONTAINER_MODULES = {
-    "echo": "local.sagemaker.containers.echo",
-    "sklearn": "local.sagemaker.containers.sklearn_classifier",
-}

@@ -1,0 +1,220 @@
+"""The stack's CloudWatch dashboard body, as plain JSON data.
+
+Pure Python on purpose (no CDK import): the CDK stack (sqs_sagemaker_invoker/infra/monitoring.py) renders it with CloudFormation
+tokens for the names it does not know before deployment, and the local stack puts the same body to its
+local CloudWatch with the names it created, so the two dashboards cannot drift apart.
+
+The function's metrics (EMF, namespace POWERTOOLS_METRICS_NAMESPACE): Invocations, Succeeded, Retried,
+DeadLettered, InvocationLatency (ms), InvocationReattempts, BatchSize, ConcurrencyLimit with dimensions
+{endpoint, service}; Retried and DeadLettered also with {endpoint, reason, service}. Powertools adds the
+`service` dimension (POWERTOOLS_SERVICE_NAME) to every metric, so the graphs name it too: CloudWatch
+identifies a metric by its exact dimension set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sqs_sagemaker_invoker.infra.routes import RouteConfig
+
+PERIOD_SECONDS: Final = 60
+DEFAULT_START: Final = "-PT3H"  # the dashboard opens on the last three hours
+FULL_WIDTH: Final = 24
+WIDTH: Final = 8  # three widgets per 24-column row
+HEIGHT: Final = 6
+HEADER_HEIGHT: Final = 2
+RED: Final = "#d62728"
+ORANGE: Final = "#ff7f0e"
+ENDPOINT_DIMENSION: Final = "endpoint"
+REASON_DIMENSION: Final = "reason"
+SERVICE_DIMENSION: Final = "service"
+
+Widget = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DashboardRoute:
+    """A route and the names its graphs need: real names locally, CloudFormation tokens in the CDK app."""
+
+    route: RouteConfig
+    request_queue_name: str
+    dead_letter_queue_name: str
+    function_name: str
+
+
+def _options(label: str, stat: str, *, color: str | None = None, right: bool = False) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if color is not None:
+        options["color"] = color
+    options["label"] = label
+    options["period"] = PERIOD_SECONDS
+    if stat != "Average":  # CloudWatch's default statistic, left out as the CDK leaves it out
+        options["stat"] = stat
+    if right:
+        options["yAxis"] = "right"
+    return options
+
+
+def _invoker_metric(
+    namespace: str, service: str, endpoint: str, name: str, *, stat: str, label: str, right: bool = False
+) -> list[Any]:
+    return [
+        namespace, name, ENDPOINT_DIMENSION, endpoint, SERVICE_DIMENSION, service,
+        _options(label, stat, right=right),
+    ]  # fmt: skip
+
+
+def _queue_metric(queue: str, name: str, label: str, *, color: str | None = None) -> list[Any]:
+    return ["AWS/SQS", name, "QueueName", queue, _options(label, "Maximum", color=color)]
+
+
+def _lambda_metric(
+    function: str, name: str, stat: str, label: str, *, color: str | None = None, right: bool = False
+) -> list[Any]:
+    return ["AWS/Lambda", name, "FunctionName", function, _options(label, stat, color=color, right=right)]
+
+
+def _by_reason(namespace: str, service: str, endpoint: str, name: str) -> list[Any]:
+    """One line per reason value, found at view time (reasons are open-ended, so no fixed list here)."""
+    # The schema {namespace, endpoint, reason, service} matches exactly the per-reason series.
+    schema = f'{{"{namespace}",{ENDPOINT_DIMENSION},{REASON_DIMENSION},{SERVICE_DIMENSION}}}'
+    terms = f'MetricName="{name}" {ENDPOINT_DIMENSION}="{endpoint}" {SERVICE_DIMENSION}="{service}"'
+    return [
+        {
+            "label": "${PROP('Dim.reason')}",
+            "expression": f"SEARCH('{schema} {terms}', 'Sum', {PERIOD_SECONDS})",
+            "period": PERIOD_SECONDS,
+        }
+    ]
+
+
+def _graph(
+    title: str, region: str, metrics: list[list[Any]], annotation: tuple[float, str] | None = None
+) -> Widget:
+    properties: dict[str, Any] = {"view": "timeSeries", "title": title, "region": region, "metrics": metrics}
+    if annotation is not None:
+        value, label = annotation
+        properties["annotations"] = {
+            "horizontal": [{"value": value, "color": RED, "label": label, "yAxis": "left"}]
+        }
+    properties["yAxis"] = {}
+    return {"type": "metric", "width": WIDTH, "height": HEIGHT, "properties": properties}
+
+
+def route_rows(names: DashboardRoute, *, namespace: str, service: str, region: str) -> list[list[Widget]]:
+    """A route's widgets, row by row (positions are set by ``dashboard_body``)."""
+    cfg = names.route
+    endpoint = cfg.endpoint_name
+    queue, dlq, fn = names.request_queue_name, names.dead_letter_queue_name, names.function_name
+
+    def metric(name: str, stat: str, label: str, *, right: bool = False) -> list[Any]:
+        return _invoker_metric(namespace, service, endpoint, name, stat=stat, label=label, right=right)
+
+    header: Widget = {
+        "type": "text",
+        "width": FULL_WIDTH,
+        "height": HEADER_HEIGHT,
+        "properties": {
+            "markdown": (
+                f"## Route `{cfg.name}` → endpoint `{endpoint}`\n"
+                f"{'FIFO' if cfg.fifo else 'standard'} queue, batch {cfg.batch_size}, "
+                f"max receive count {cfg.max_receive_count}, function timeout {cfg.timeout_seconds} s"
+            )
+        },
+    }
+    queues = _graph(
+        f"{cfg.name}: queue depth",
+        region,
+        [
+            _queue_metric(queue, "ApproximateNumberOfMessagesVisible", "requests waiting"),
+            _queue_metric(
+                queue, "ApproximateNumberOfMessagesNotVisible", "requests in flight or backing off"
+            ),
+            _queue_metric(dlq, "ApproximateNumberOfMessagesVisible", "dead letters (DLQ)", color=RED),
+        ],
+    )
+    age = _graph(
+        f"{cfg.name}: age of oldest request (s)",
+        region,
+        [_queue_metric(queue, "ApproximateAgeOfOldestMessage", "oldest request")],
+        (cfg.oldest_message_alarm_seconds, "alarm"),
+    )
+    outcomes = _graph(
+        f"{cfg.name}: requests",
+        region,
+        [
+            metric("Invocations", "Sum", "endpoint calls"),
+            metric("Succeeded", "Sum", "succeeded"),
+            metric("Retried", "Sum", "retried"),
+            metric("DeadLettered", "Sum", "dead-lettered"),
+            metric("InvocationReattempts", "Sum", "SDK re-attempts", right=True),
+        ],
+    )
+    latency = _graph(
+        f"{cfg.name}: InvokeEndpoint latency (ms)",
+        region,
+        [metric("InvocationLatency", p, p) for p in ("p50", "p90", "p99")],
+    )
+    retried = _graph(
+        f"{cfg.name}: retried by reason", region, [_by_reason(namespace, service, endpoint, "Retried")]
+    )
+    dead = _graph(
+        f"{cfg.name}: dead-lettered by reason",
+        region,
+        [_by_reason(namespace, service, endpoint, "DeadLettered")],
+    )
+    duration = _graph(
+        f"{cfg.name}: function duration (ms)",
+        region,
+        [_lambda_metric(fn, "Duration", s, s) for s in ("p50", "p99", "Maximum")],
+        (cfg.timeout_seconds * 1000, "timeout"),
+    )
+    concurrency = _graph(
+        f"{cfg.name}: concurrency",
+        region,
+        [
+            _lambda_metric(fn, "ConcurrentExecutions", "Maximum", "function instances"),
+            metric("ConcurrencyLimit", "Maximum", "in-function limit", right=True),
+            metric("BatchSize", "Average", "batch size (avg)", right=True),
+        ],
+    )
+    errors = _graph(
+        f"{cfg.name}: function invocations, errors, throttles",
+        region,
+        [
+            _lambda_metric(fn, "Invocations", "Sum", "invocations"),
+            _lambda_metric(fn, "Errors", "Sum", "errors", color=RED, right=True),
+            _lambda_metric(fn, "Throttles", "Sum", "throttles", color=ORANGE, right=True),
+        ],
+    )
+    return [[header], [queues, age, outcomes], [latency, retried, dead], [duration, concurrency, errors]]
+
+
+def dashboard_body(
+    routes: Sequence[DashboardRoute], *, namespace: str, service: str, region: str
+) -> dict[str, Any]:
+    """The whole dashboard: every route's rows, one below the other, laid out left to right."""
+    widgets: list[Widget] = []
+    y = 0
+    for names in routes:
+        for row in route_rows(names, namespace=namespace, service=service, region=region):
+            x = 0
+            for widget in row:
+                # Position keys after size, as CloudWatch's own JSON lists them.
+                widgets.append(
+                    {
+                        "type": widget["type"],
+                        "width": widget["width"],
+                        "height": widget["height"],
+                        "x": x,
+                        "y": y,
+                        "properties": widget["properties"],
+                    }
+                )
+                x += widget["width"]
+            y += max(widget["height"] for widget in row)
+    return {"start": DEFAULT_START, "widgets": widgets}

@@ -1,0 +1,20 @@
+"""Builds the app from its context; shared by app.py and the tests so both synthesize the same thing."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqs_sagemaker_invoker.infra import nag
+from sqs_sagemaker_invoker.infra.routes import CONTEXT_KEY, load_app_config
+from sqs_sagemaker_invoker.infra.stack import InvokerStack
+
+if TYPE_CHECKING:
+    import aws_cdk as cdk
+
+
+def build_stack(app: cdk.App, env: cdk.Environment | None = None) -> InvokerStack:
+    """Validate the `invoker` context (raises sqs_sagemaker_invoker.infra.routes.ConfigError) and add the stack and cdk-nag."""
+    config = load_app_config({CONTEXT_KEY: app.node.try_get_context(CONTEXT_KEY)})
+    stack = InvokerStack(app, "Invoker", config=config, env=env)
+    nag.add_checks(app)
+    return stack

@@ -1,0 +1,401 @@
+"""The AWS side of the local stack: a moto server, and each route's queues and bucket as the stack defines them."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import boto3
+from botocore.config import Config
+
+from sqs_sagemaker_invoker.infra.routes import (
+    DEAD_LETTER_BODY_EXPIRY_DAYS,
+    DEAD_LETTERS_PREFIX,
+    QUEUE_RETENTION_SECONDS,
+    REQUEST_PAYLOAD_EXPIRY_DAYS,
+    REQUESTS_PREFIX,
+    RESULTS_PREFIX,
+    function_environment,
+    output_prefix,
+    payload_s3_prefix,
+    queue_name,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import LifecycleRuleTypeDef
+    from mypy_boto3_sqs import SQSClient
+
+    from sqs_sagemaker_invoker.infra.routes import AppConfig, RouteConfig
+
+log = logging.getLogger(__name__)
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+CREDENTIALS = ("testing", "testing")
+# moto's server is not thread-safe: under concurrent requests it now and then answers HTTP 500
+# ("Set changed size during iteration"); the local stack's own clients ride that out.
+MAX_ATTEMPTS = 6
+RESULTS_EXPIRY_RULE = "expire-results"
+
+
+class MotoServer:
+    """A moto server on 127.0.0.1, in its own process (the default: it gets the second core) or a thread."""
+
+    def __init__(self, *, mode: Literal["process", "thread"] = "process", host: str = "127.0.0.1") -> None:
+        self.mode = mode
+        self.host = host
+        self.port = 0
+        self._process: subprocess.Popen[str] | None = None
+        self._thread_server: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def start(self, timeout: float = 60.0) -> MotoServer:
+        self.launch()
+        return self.wait_started(timeout)
+
+    def launch(self) -> None:
+        """Start the server without waiting for it (the caller may start other things meanwhile)."""
+        self.port = 0
+        if self.mode == "thread":
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)
+            from moto.server import ThreadedMotoServer  # noqa: PLC0415 - heavy import, only when used
+
+            self._thread_server = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
+            self._thread_server.start()
+            self.port = int(self._thread_server.get_host_and_port()[1])
+            return
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "sqs_sagemaker_invoker.local.moto_process", self.host],
+            stdin=subprocess.PIPE,  # its EOF ends the server, even if we die without cleaning up
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            cwd=Path(__file__).resolve().parents[2],  # the repo root: importable uninstalled
+        )
+
+    def wait_started(self, timeout: float = 60.0) -> MotoServer:
+        process = self._process
+        if process is None or self.port:
+            return self
+        assert process.stdout is not None
+        stdout = process.stdout
+        line: list[str] = []
+        reader = threading.Thread(target=lambda: line.append(stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(timeout)
+        if not line or not line[0].strip():
+            self.stop()
+            raise RuntimeError("moto server did not start")
+        self.port = int(json.loads(line[0])["port"])
+        return self
+
+    def reset(self) -> None:
+        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - our loopback URL
+            response.read()
+
+    def stop(self) -> None:
+        if self._thread_server is not None:
+            self._thread_server.stop()
+            self._thread_server = None
+        process, self._process = self._process, None
+        if process is None:
+            return
+        try:
+            if process.stdin:
+                process.stdin.close()
+            process.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            process.kill()
+            process.wait()
+
+    def __enter__(self) -> MotoServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def client_kwargs(endpoint_url: str) -> dict[str, Any]:
+    return {
+        "endpoint_url": endpoint_url,
+        "region_name": REGION,
+        "aws_access_key_id": CREDENTIALS[0],
+        "aws_secret_access_key": CREDENTIALS[1],
+        "config": Config(retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS}),
+    }
+
+
+@dataclass(frozen=True)
+class RouteResources:
+    """A route's resources, named like the stack's outputs."""
+
+    route: RouteConfig
+    function_name: str
+    request_queue_url: str
+    request_queue_arn: str
+    dead_letter_queue_url: str
+    dead_letter_queue_arn: str
+    results_queue_url: str | None
+    results_bucket: str | None
+    payload_s3_prefix: str | None
+    dead_letter_bucket: str
+
+    def outputs(self) -> dict[str, str]:
+        prefix = output_prefix(self.route.name)
+        out = {
+            f"{prefix}EndpointName": self.route.endpoint_name,
+            f"{prefix}RequestQueueUrl": self.request_queue_url,
+            f"{prefix}RequestQueueArn": self.request_queue_arn,
+            f"{prefix}DeadLetterQueueUrl": self.dead_letter_queue_url,
+            f"{prefix}FunctionName": self.function_name,
+            f"{prefix}LogGroupName": f"/aws/lambda/{self.function_name}",
+        }
+        if self.results_queue_url is not None:
+            out[f"{prefix}ResultsQueueUrl"] = self.results_queue_url
+        if self.results_bucket is not None:
+            out[f"{prefix}ResultsBucketName"] = self.results_bucket
+        if self.payload_s3_prefix is not None:
+            out[f"{prefix}PayloadS3Prefix"] = self.payload_s3_prefix
+        return out
+
+    def environment(self, app: AppConfig) -> dict[str, str]:
+        """The function's environment: the same function as the CDK app uses."""
+        return function_environment(
+            self.route,
+            dlq_url=self.dead_letter_queue_url,
+            dead_letter_bucket=self.dead_letter_bucket,
+            results_queue_url=self.results_queue_url,
+            results_bucket=self.results_bucket,
+            payload_s3_prefix=self.payload_s3_prefix,
+            namespace=app.metrics_namespace,
+            service=app.service_name,
+        )
+
+
+def _queue(sqs: SQSClient, name: str, attributes: dict[str, str]) -> tuple[str, str]:
+    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]  # type: ignore[arg-type]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return url, arn
+
+
+def create_route_resources(app: AppConfig, route: RouteConfig, endpoint_url: str) -> RouteResources:
+    """Create one route's queues, redrive policy, results queue/bucket and log group as sqs_sagemaker_invoker/infra/route.py does.
+
+    Not mirrored: the stack's TLS-only (aws:SecureTransport) policies. moto evaluates bucket policies and
+    every local endpoint is plain HTTP on 127.0.0.1, so such a policy would deny the function everything.
+    """
+    sqs: SQSClient = boto3.client("sqs", **client_kwargs(endpoint_url))
+    s3: S3Client = boto3.client("s3", **client_kwargs(endpoint_url))
+    logs: CloudWatchLogsClient = boto3.client("logs", **client_kwargs(endpoint_url))
+    base = {"MessageRetentionPeriod": str(QUEUE_RETENTION_SECONDS), "SqsManagedSseEnabled": "true"}
+    # DLQ and results queue: the request queue's type, content-based deduplication when FIFO.
+    fifo = {"FifoQueue": "true", "ContentBasedDeduplication": "true"} if route.fifo else {}
+
+    def name(kind: str) -> str:
+        return queue_name(app.stack_name, route.name, kind, fifo=route.fifo)
+
+    dlq_url, dlq_arn = _queue(sqs, name("dlq"), {**base, **fifo})
+    request_fifo = (
+        {**fifo, "DeduplicationScope": "messageGroup", "FifoThroughputLimit": "perMessageGroupId"}
+        if route.fifo
+        else {}
+    )
+    request_url, request_arn = _queue(
+        sqs,
+        name("requests"),
+        {
+            **base,
+            **request_fifo,
+            # Derived, never configured: a batch cannot become visible again while it still runs.
+            "VisibilityTimeout": str(route.visibility_timeout_seconds),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": route.max_receive_count}
+            ),
+        },
+    )
+    results_url: str | None = None
+    if route.results.queue:
+        results_url, _ = _queue(sqs, name("results"), {**base, **fifo})
+    bucket: str | None = None
+    if route.results.bucket:
+        bucket = _bucket_name(app, route)
+        _create_bucket(s3, bucket, route)
+    # As the stack does: the results bucket when there is one, else a small one of its own.
+    dead_letter_bucket = bucket
+    if dead_letter_bucket is None:
+        dead_letter_bucket = _bucket_name(app, route, "dead-letters")
+        _create_bucket(s3, dead_letter_bucket, route, results=False)
+    function_name = _function_name(app, route)
+    group = f"/aws/lambda/{function_name}"
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_group(logGroupName=group)
+    logs.put_retention_policy(logGroupName=group, retentionInDays=route.log_retention_days)
+    return RouteResources(
+        route=route,
+        function_name=function_name,
+        request_queue_url=request_url,
+        request_queue_arn=request_arn,
+        dead_letter_queue_url=dlq_url,
+        dead_letter_queue_arn=dlq_arn,
+        results_queue_url=results_url,
+        results_bucket=bucket,
+        payload_s3_prefix=payload_s3_prefix(bucket) if route.large_payloads and bucket else None,
+        dead_letter_bucket=dead_letter_bucket,
+    )
+
+
+def _function_name(app: AppConfig, route: RouteConfig) -> str:
+    # CloudFormation generates the deployed name; locally it is readable and stable (64 chars max).
+    return f"{app.stack_name}-{route.name}-invoker"[-64:].lstrip("-")
+
+
+def _bucket_name(app: AppConfig, route: RouteConfig, purpose: str = "") -> str:
+    key = f"{app.stack_name}/{route.name}" + (f"/{purpose}" if purpose else "")
+    digest = hashlib.sha256(key.encode()).hexdigest()[:8]
+    return f"{app.stack_name.lower()[:30]}-{route.name}-{digest}".strip("-")
+
+
+def _create_bucket(s3: S3Client, bucket: str, route: RouteConfig, *, results: bool = True) -> None:
+    """A route's bucket: S3-managed encryption, public access blocked, owner-enforced, lifecycle rules
+    (the results bucket's, or only the dead-letter bodies' of a dead-letter bucket)."""
+    s3.create_bucket(Bucket=bucket, ObjectOwnership="BucketOwnerEnforced")
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+    rules: list[LifecycleRuleTypeDef] = [
+        {
+            "ID": "abort-incomplete-uploads",
+            "Status": "Enabled",
+            "Filter": {"Prefix": ""},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+        },
+        {
+            "ID": "expire-dead-letter-bodies",
+            "Status": "Enabled",
+            "Filter": {"Prefix": DEAD_LETTERS_PREFIX},
+            "Expiration": {"Days": DEAD_LETTER_BODY_EXPIRY_DAYS},
+        },
+    ]
+    if results:
+        rules.insert(
+            0,
+            {
+                "ID": RESULTS_EXPIRY_RULE,
+                "Status": "Enabled",
+                "Filter": {"Prefix": RESULTS_PREFIX},
+                "Expiration": {"Days": route.results.expire_days},
+            },
+        )
+    if results and route.large_payloads:
+        rules.append(
+            {
+                "ID": "expire-request-payloads",
+                "Status": "Enabled",
+                "Filter": {"Prefix": REQUESTS_PREFIX},
+                "Expiration": {"Days": REQUEST_PAYLOAD_EXPIRY_DAYS},
+            }
+        )
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": rules})
+
+
+def create_alarms(app: AppConfig, resources: RouteResources, endpoint_url: str, topic_arn: str) -> list[str]:
+    """The route's four alarms, named and defined as the stack's (moto stores them; it does not evaluate
+    AWS/SQS or AWS/Lambda metrics, which nothing publishes locally)."""
+    cloudwatch: CloudWatchClient = boto3.client("cloudwatch", **client_kwargs(endpoint_url))
+    route = resources.route
+    prefix = f"{app.stack_name}-{route.name}"
+    queue = resources.request_queue_url.rsplit("/", 1)[-1]
+    dlq = resources.dead_letter_queue_url.rsplit("/", 1)[-1]
+    common: dict[str, Any] = {
+        "AlarmActions": [topic_arn],
+        "OKActions": [topic_arn],
+        "TreatMissingData": "notBreaching",
+    }
+    definitions: list[dict[str, Any]] = [
+        {
+            "AlarmName": f"{prefix}-dead-letters",
+            "AlarmDescription": f"Route {route.name}: messages in the dead-letter queue.",
+            "Namespace": "AWS/SQS",
+            "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Dimensions": [{"Name": "QueueName", "Value": dlq}],
+            "Statistic": "Maximum",
+            "Period": 60,
+            "EvaluationPeriods": 1,
+            "Threshold": 0,
+            "ComparisonOperator": "GreaterThanThreshold",
+        },
+        {
+            "AlarmName": f"{prefix}-oldest-request-age",
+            "AlarmDescription": f"Route {route.name}: a request waited more than {route.oldest_message_alarm_seconds} s.",
+            "Namespace": "AWS/SQS",
+            "MetricName": "ApproximateAgeOfOldestMessage",
+            "Dimensions": [{"Name": "QueueName", "Value": queue}],
+            "Statistic": "Maximum",
+            "Period": 60,
+            "EvaluationPeriods": 3,
+            "DatapointsToAlarm": 3,
+            "Threshold": route.oldest_message_alarm_seconds,
+            "ComparisonOperator": "GreaterThanThreshold",
+        },
+        {
+            "AlarmName": f"{prefix}-function-errors",
+            "AlarmDescription": f"Route {route.name}: the function failed whole batches.",
+            "Namespace": "AWS/Lambda",
+            "MetricName": "Errors",
+            "Dimensions": [{"Name": "FunctionName", "Value": resources.function_name}],
+            "Statistic": "Sum",
+            "Period": 300,
+            "EvaluationPeriods": 1,
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        },
+        {
+            "AlarmName": f"{prefix}-function-throttles",
+            "AlarmDescription": f"Route {route.name}: Lambda throttled the function.",
+            "Namespace": "AWS/Lambda",
+            "MetricName": "Throttles",
+            "Dimensions": [{"Name": "FunctionName", "Value": resources.function_name}],
+            "Statistic": "Sum",
+            "Period": 300,
+            "EvaluationPeriods": 1,
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        },
+    ]
+    for definition in definitions:
+        cloudwatch.put_metric_alarm(**common, **definition)
+    return [d["AlarmName"] for d in definitions]
