@@ -36,7 +36,7 @@ DEFAULT_STACK_NAME: Final = "SqsSageMakerInvoker"
 DEFAULT_METRICS_NAMESPACE: Final = "SqsSageMakerInvoker"
 DEFAULT_SERVICE_NAME: Final = "invoker"
 
-# AWS limits (see ../shared/reference/FACTS.md and the Lambda/SQS quotas pages).
+# AWS limits, from the Lambda and SQS quotas pages and the event source mapping API reference.
 SQS_MAX_VISIBILITY_SECONDS: Final = 43_200
 FIFO_MAX_BATCH_SIZE: Final = 10
 STANDARD_MAX_BATCH_SIZE: Final = 10_000
