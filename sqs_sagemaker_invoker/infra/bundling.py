@@ -1,6 +1,6 @@
 """The function's code asset, built without Docker.
 
-Packaging decision (also in the README, "Packaging without Docker"): the function's dependencies are the project's locked
+Packaging decision (also in docs/deploying.md, "Packaging without Docker"): the function's dependencies are the project's locked
 runtime dependencies (`[project].dependencies` in pyproject.toml, pinned in uv.lock: Powertools and
 boto3). At synth we export exactly those pins with `uv export --frozen`, install the arm64 manylinux
 wheels for the route's Python with `uv pip install --target --python-platform ... --only-binary :all:`
