@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sqs_sagemaker_invoker.cli.dlq import DeadLetterQueue
+from sqs_sagemaker_invoker.cli.dlq.letters import DeadLetterQueue
 from sqs_sagemaker_invoker.cli.errors import describe_aws_error
 
 if TYPE_CHECKING:
