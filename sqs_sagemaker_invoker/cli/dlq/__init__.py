@@ -74,7 +74,7 @@ def dlq_list(
 
 @dlq.command("show")
 @targeted
-def dlq_show(
+def dlq_show(  # noqa: PLR0913, RUF100 - typer options
     ctx: typer.Context,
     *,
     opts: TargetOptions,

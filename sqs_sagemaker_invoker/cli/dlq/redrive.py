@@ -88,7 +88,7 @@ class _Chosen:
 
 
 class Redriver:
-    def __init__(
+    def __init__(  # noqa: PLR0913, RUF100 - the redrive's options, one keyword each
         self,
         dlq: DeadLetterQueue,
         *,
@@ -128,36 +128,45 @@ class Redriver:
         budget = at_start
         try:
             for batch in self.dlq.receive():
-                chosen: list[_Chosen] = []
-                for letter in batch:
-                    self.dlq.hold(letter)  # every letter not moved is visible again at the end
-                    if letter.message_id in self._sent_ids or letter.redriven_id in self._sent_ids:
-                        # A copy this run sent failed again already: moving it again is the loop.
-                        self.report.skipped.append((letter, AGAIN))
-                        continue
-                    if budget <= 0:
-                        continue  # arrived after the start: the next run's
-                    budget -= 1
-                    if self.limit is not None and len(self.report.redriven) + len(chosen) >= self.limit:
-                        continue
-                    item = self._choose(letter)
-                    if item is not None:
-                        chosen.append(item)
+                chosen, budget = self._pick(batch, budget)
                 if self.dry_run:
                     for item in chosen:
                         self._count(item.letter)
                     self.on_progress(len(chosen))
                 elif chosen:
-                    if self.rate:
-                        wait = started + len(self.report.redriven) / self.rate - time.monotonic()
-                        if wait > 0:
-                            time.sleep(wait)
+                    self._pace(started)
                     self._move(chosen)
                 if budget <= 0 or (self.limit is not None and len(self.report.redriven) >= self.limit):
                     break
         finally:
             self.dlq.release()
         return self.report
+
+    def _pick(self, batch: list[DeadLetter], budget: int) -> tuple[list[_Chosen], int]:
+        """The copies to send from one received batch, and the budget of start-time letters left."""
+        chosen: list[_Chosen] = []
+        for letter in batch:
+            self.dlq.hold(letter)  # every letter not moved is visible again at the end
+            if letter.message_id in self._sent_ids or letter.redriven_id in self._sent_ids:
+                # A copy this run sent failed again already: moving it again is the loop.
+                self.report.skipped.append((letter, AGAIN))
+                continue
+            if budget <= 0:
+                continue  # arrived after the start: the next run's
+            budget -= 1
+            if self.limit is not None and len(self.report.redriven) + len(chosen) >= self.limit:
+                continue
+            item = self._choose(letter)
+            if item is not None:
+                chosen.append(item)
+        return chosen, budget
+
+    def _pace(self, started: float) -> None:
+        """With --rate: wait until the copies sent so far are within the rate since the start."""
+        if self.rate:
+            wait = started + len(self.report.redriven) / self.rate - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
 
     def _choose(self, letter: DeadLetter) -> _Chosen | None:
         """The copy to send for a letter, or None when it stays in the DLQ (counted, with why)."""

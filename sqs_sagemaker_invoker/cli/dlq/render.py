@@ -47,7 +47,7 @@ def dead_letters_table(
     return table
 
 
-def print_dead_letter(
+def print_dead_letter(  # noqa: PLR0913, RUF100 - the letter's parts, each shown
     out: Console,
     route: Route,
     found: DeadLetter,

@@ -16,7 +16,7 @@ SPARK_POINTS = 30
 
 
 @targeted
-def status(
+def status(  # noqa: PLR0913, RUF100 - typer options
     ctx: typer.Context,
     *,
     opts: TargetOptions,

@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from sqs_sagemaker_invoker.cli.errors import CliError
 from sqs_sagemaker_invoker.cli.options import TargetOptions, targeted
@@ -59,4 +60,5 @@ def trace(  # noqa: PLR0913, RUF100 - typer options
     if as_json:
         sys.stdout.writelines(json.dumps(line.to_json()) + "\n" for line in lines)
         return
-    print_trace(stdout_console(), lines, wanted=wanted, route_name=route.name, method=used, log_group=group)
+    title = f"Trace of {escape(wanted)} — route {escape(route.name)}"
+    print_trace(stdout_console(), lines, title=title, caption=f"{used} on {escape(group)}")

@@ -14,13 +14,9 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
-def print_trace(
-    out: Console, lines: list[LogLine], *, wanted: str, route_name: str, method: str, log_group: str
-) -> None:
-    table = Table(
-        title=f"Trace of {escape(wanted)} — route {escape(route_name)}",
-        caption=f"{method} on {escape(log_group)}",
-    )
+def print_trace(out: Console, lines: list[LogLine], *, title: str, caption: str) -> None:
+    """`title` and `caption` are Rich markup (escaped by the caller)."""
+    table = Table(title=title, caption=caption)
     table.add_column("time (UTC)", no_wrap=True)
     table.add_column("attempt", justify="right")
     table.add_column("event")
