@@ -9,7 +9,9 @@ status, trace, local) holding its command, its options and its rendering.
 """
 
 import importlib.metadata
+import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -31,6 +33,7 @@ from sqs_sagemaker_invoker.cli.send import send
 from sqs_sagemaker_invoker.cli.status import status
 from sqs_sagemaker_invoker.cli.trace import trace
 from sqs_sagemaker_invoker.cli.ui import no_color
+from sqs_sagemaker_invoker.project import MARKER, PROJECT_DIR_ENV
 
 DISTRIBUTION = "sqs-sagemaker-invoker"
 
@@ -86,5 +89,18 @@ def main(  # noqa: PLR0913, RUF100 - typer options
     route: RouteOption = None,
     profile: ProfileOption = None,
     region: RegionOption = None,
+    project_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--project-dir",
+            envvar=PROJECT_DIR_ENV,
+            file_okay=False,
+            help=f"The project (its {MARKER} and local stack state); default: the nearest directory from here upwards holding {MARKER}.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
+    if project_dir is not None:
+        # Through the environment: the local stack, and any process it starts, look there too.
+        os.environ[PROJECT_DIR_ENV] = str(project_dir.resolve())
     ctx.obj = TargetOptions(stack, local, state_dir, route, profile, region)
