@@ -175,7 +175,7 @@ def locked_versions() -> dict[str, str]:
     ).stdout.strip()
     exported = subprocess.run(
         [
-            uv, "export", "--frozen", "--no-default-groups", "--no-emit-project",
+            uv, "export", "--frozen", "--only-group", "function", "--no-emit-project",
             "--no-hashes", "--no-header", "--no-annotate",
         ],
         cwd=REPO, capture_output=True, text=True, check=True,
