@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 
+from sqs_sagemaker_invoker.infra.bundling import EXPORT_FUNCTION_PINS
 from sqs_sagemaker_invoker.infra.routes import (
     AppConfig,
     load_app_config,
@@ -140,13 +141,10 @@ def locked_versions() -> dict[str, str]:
     uv = subprocess.run(
         [str(REPO / "scripts" / "ensure-uv")], capture_output=True, text=True, check=True
     ).stdout.strip()
+    # The same export the bundling installs from: the deployed zip must hold exactly these pins.
     exported = subprocess.run(
-        [
-            uv, "export", "--frozen", "--no-default-groups", "--no-emit-project",
-            "--no-hashes", "--no-header", "--no-annotate",
-        ],
-        cwd=REPO, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        [uv, *EXPORT_FUNCTION_PINS], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
     versions: dict[str, str] = {}
     for line in exported.splitlines():
         requirement = line.split(";")[0].strip()
