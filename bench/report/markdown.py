@@ -78,7 +78,7 @@ def _preamble(run: BenchRun) -> list[str]:
             ],
         ],
     )
-    out += ["## Targets (issue 6)", ""]
+    out += ["## Targets", ""]
     out += table(
         ["target", "goal", "measured", "result"],
         [[t.name, t.goal, t.measured, verdict(t.passed)] for t in targets(run)],

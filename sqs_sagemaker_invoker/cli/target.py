@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from sqs_sagemaker_invoker.cli.errors import CliError, describe_aws_error, error_code, error_message
 from sqs_sagemaker_invoker.infra.routes import DEFAULT_METRICS_NAMESPACE, DEFAULT_SERVICE_NAME, output_prefix
+from sqs_sagemaker_invoker.project import find_project_dir
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -35,8 +36,6 @@ STATE_DIR = ".local-stack"
 OUTPUTS_FILE = "outputs.json"
 LOCAL_CREDENTIALS = ("testing", "testing")
 LOCAL_DEFAULT_REGION = "us-east-1"
-# Where `python -m sqs_sagemaker_invoker.local up` writes its state when run from a source checkout (the repository root).
-REPO_STATE_DIR = Path(__file__).resolve().parents[2] / STATE_DIR
 
 _REQUEST_QUEUE_URL = "RequestQueueUrl"
 _ROUTE_DESCRIPTION = re.compile(r"^route=([^;]+);")
@@ -290,8 +289,10 @@ def find_local_outputs(local_dir: Path | None) -> Path:
         searched.append(candidate)
         if candidate.is_file():
             return candidate
-    if (REPO_STATE_DIR / OUTPUTS_FILE).is_file():
-        return REPO_STATE_DIR / OUTPUTS_FILE
+    # The project named by INVOKER_PROJECT_DIR (never this package's install location).
+    project = find_project_dir()
+    if project is not None and (project / STATE_DIR / OUTPUTS_FILE).is_file():
+        return project / STATE_DIR / OUTPUTS_FILE
     raise CliError(
         f"local stack not running: no {STATE_DIR}/{OUTPUTS_FILE} in {Path.cwd()} or its parents "
         "(start it with `invoker local up` or `make up`)"

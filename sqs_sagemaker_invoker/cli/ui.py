@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -120,6 +121,13 @@ def stream_short_name(arn: str) -> str:
     if ":log-stream:" in arn:
         return arn.rsplit(":log-stream:", 1)[-1]
     return arn.split(":log-group:", 1)[-1] if ":log-group:" in arn else arn
+
+
+def stream_link(arn: str) -> str:
+    """Rich markup: the stream's short name, linked to the console when the ARN allows."""
+    url = log_stream_url(arn)
+    name = escape(stream_short_name(arn))
+    return f"[link={url}]{name}[/link]" if url else name
 
 
 def format_age(seconds: float | None) -> str:

@@ -1,8 +1,9 @@
 """The function's code asset, built without Docker.
 
 Packaging decision (also in docs/deploying.md, "Packaging without Docker"): the function's dependencies are the project's locked
-runtime dependencies (`[project].dependencies` in pyproject.toml, pinned in uv.lock: Powertools and
-boto3). At synth we export exactly those pins with `uv export --frozen`, install the arm64 manylinux
+`function` dependency group (pyproject.toml, pinned in uv.lock: Powertools and boto3; the package's own
+dependencies are the command line's). At synth we export exactly those pins with `uv export --frozen
+--only-group function`, install the arm64 manylinux
 wheels for the route's Python with `uv pip install --target --python-platform ... --only-binary :all:`
 and copy `functions/` next to them. Why this and not the public Powertools layer + the runtime's boto3:
 - the versions deployed are the versions the tests ran with (one lock file), including boto3/botocore,
@@ -28,14 +29,25 @@ import aws_cdk as cdk
 import jsii
 from aws_cdk import aws_lambda as lambda_
 
+from sqs_sagemaker_invoker.project import find_project_dir
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+# The project being synthesized (cdk runs the app from it), not this package's install location.
+REPO_ROOT = find_project_dir() or Path.cwd()
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 HANDLER = "invoker.handler.lambda_handler"
 PLATFORM = "aarch64-manylinux2014"  # arm64, glibc 2.17+: what Lambda's arm64 Python runtimes accept
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", ".mypy_cache", "*.egg-info")
+
+
+# The locked pins of the function's dependency group, and nothing else (not the project, not its
+# dependencies, which are the command line's): the requirements the asset installs.
+EXPORT_FUNCTION_PINS = (
+    "export", "--frozen", "--only-group", "function", "--no-emit-project",
+    "--no-hashes", "--no-header", "--no-annotate",
+)  # fmt: skip
 
 
 class BundlingError(RuntimeError):
@@ -88,13 +100,7 @@ def find_uv() -> str:
 def build(output_dir: Path, runtime: str) -> None:
     """Install the locked runtime dependencies for Lambda arm64 and copy functions/ into output_dir."""
     uv = find_uv()
-    requirements = _run(
-        [
-            uv, "export", "--frozen", "--no-default-groups", "--no-emit-project",
-            "--no-hashes", "--no-header", "--no-annotate",
-        ],
-        "exporting the locked function dependencies (uv export)",
-    )  # fmt: skip
+    requirements = _run([uv, *EXPORT_FUNCTION_PINS], "exporting the locked function dependencies (uv export)")
     with tempfile.TemporaryDirectory(prefix="invoker-bundle-") as tmp:
         reqs = Path(tmp) / "requirements.txt"
         reqs.write_text(requirements, encoding="utf-8")

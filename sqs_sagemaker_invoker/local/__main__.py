@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -19,39 +19,77 @@ if TYPE_CHECKING:
 from sqs_sagemaker_invoker.local.stack import ROOT, STATE_DIR_NAME, pid_alive
 
 PID_FILE = "up.pid"
+Container = Literal["sklearn", "echo"]
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def _state_dir(args: argparse.Namespace) -> Path:
+def _state_dir(given: str | Path | None) -> Path:
     # Absolute: a detached stack runs from the repository root.
-    return Path(args.state_dir).resolve() if args.state_dir else ROOT / STATE_DIR_NAME
+    return Path(given).resolve() if given else ROOT / STATE_DIR_NAME
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
+def demo(
+    state_dir: Path | None = None,
+    *,
+    requests: int | None = None,
+    rate: float | None = None,
+    timeout_s: float | None = None,
+    route: str | None = None,
+) -> int:
+    """Run the mixed-workload demo on a fresh local stack, print its summary; the exit code."""
     from sqs_sagemaker_invoker.local.demo import Demo, DemoConfig  # noqa: PLC0415 - rich and the stack only when needed
 
-    config = DemoConfig(route=args.route)
-    for name in ("requests", "rate", "timeout_s"):
-        value = getattr(args, name)
+    config = DemoConfig(route=route)
+    for name, value in (("requests", requests), ("rate", rate), ("timeout_s", timeout_s)):
         if value is not None:
             setattr(config, name, value)
-    demo = Demo(config, state_dir=_state_dir(args))
+    runner = Demo(config, state_dir=_state_dir(state_dir))
     try:
-        summary = demo.run()
+        summary = runner.run()
     except KeyboardInterrupt:
-        demo.console.print("[yellow]interrupted: every process the demo started is stopped[/]")
+        runner.console.print("[yellow]interrupted: every process the demo started is stopped[/]")
         return 130
-    demo.print_summary(summary)
+    runner.print_summary(summary)
     return 0 if summary.ok else 1
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    return demo(
+        args.state_dir, requests=args.requests, rate=args.rate, timeout_s=args.timeout_s, route=args.route
+    )
+
+
+def up(  # noqa: PLR0913, RUF100 - the command's options, one each
+    state_dir: Path | None = None,
+    *,
+    detach: bool = False,
+    wait: float = 120.0,
+    logs: bool = False,
+    container: Container = "sklearn",
+    startup_delay: float = 0.0,
+) -> int:
+    """Start the local stack: in the foreground until Ctrl-C, or detached (stop it with `down`)."""
+    resolved = _state_dir(state_dir)
+    if detach:
+        return _up_detached(resolved, wait=wait, container=container, startup_delay=startup_delay)
+    return _up_foreground(resolved, logs=logs, container=container, startup_delay=startup_delay)
+
+
 def cmd_up(args: argparse.Namespace) -> int:
-    state_dir = _state_dir(args)
-    if args.detach:
-        return _up_detached(args, state_dir)
+    return up(
+        args.state_dir,
+        detach=args.detach,
+        wait=args.wait,
+        logs=args.logs,
+        container=args.container,
+        startup_delay=args.startup_delay,
+    )
+
+
+def _up_foreground(state_dir: Path, *, logs: bool, container: Container, startup_delay: float) -> int:
     from sqs_sagemaker_invoker.local.stack import LocalStack, StackOptions, export_lines  # noqa: PLC0415
 
     pid_file = state_dir / PID_FILE
@@ -62,9 +100,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         return 1
     options = StackOptions(
         state_dir=state_dir,
-        startup_delay_s=args.startup_delay,
-        echo_logs=args.logs,
-        default_container=args.container,
+        startup_delay_s=startup_delay,
+        echo_logs=logs,
+        default_container=container,
     )
     stack = LocalStack(options)
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -94,7 +132,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         (state_dir / "env").unlink(missing_ok=True)
 
 
-def _up_detached(args: argparse.Namespace, state_dir: Path) -> int:
+def _up_detached(state_dir: Path, *, wait: float, container: Container, startup_delay: float) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     outputs = state_dir / "outputs.json"
     outputs.unlink(missing_ok=True)
@@ -108,9 +146,9 @@ def _up_detached(args: argparse.Namespace, state_dir: Path) -> int:
         str(state_dir),
         "up",
         "--container",
-        args.container,
+        container,
     ]
-    command += ["--startup-delay", str(args.startup_delay)]
+    command += ["--startup-delay", str(startup_delay)]
     log = (state_dir / "up.log").open("w")
     process = subprocess.Popen(
         command,
@@ -120,7 +158,7 @@ def _up_detached(args: argparse.Namespace, state_dir: Path) -> int:
         start_new_session=True,
         cwd=ROOT,
     )
-    deadline = time.monotonic() + args.wait
+    deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         # Both files: the env file is written after outputs.json, and the docs' snippets source it next.
         if outputs.exists() and env_file.exists():
@@ -134,12 +172,17 @@ def _up_detached(args: argparse.Namespace, state_dir: Path) -> int:
             return 1
         time.sleep(0.2)
     process.send_signal(signal.SIGTERM)
-    print(f"the local stack did not start within {args.wait} s; see {state_dir / 'up.log'}", file=sys.stderr)
+    print(f"the local stack did not start within {wait} s; see {state_dir / 'up.log'}", file=sys.stderr)
     return 1
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    pid_file = _state_dir(args) / PID_FILE
+    return down(args.state_dir, wait=args.wait)
+
+
+def down(state_dir: Path | None = None, *, wait: float = 60.0) -> int:
+    """Stop a local stack started with `up --detach`; the exit code."""
+    pid_file = _state_dir(state_dir) / PID_FILE
     if not pid_file.exists():
         print("no local stack is running (no pid file)")
         return 0
@@ -149,11 +192,11 @@ def cmd_down(args: argparse.Namespace) -> int:
         pid_file.unlink(missing_ok=True)
         return 0
     os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + args.wait
+    deadline = time.monotonic() + wait
     while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     if pid_alive(pid):
-        print(f"the local stack (pid {pid}) did not stop within {args.wait} s", file=sys.stderr)
+        print(f"the local stack (pid {pid}) did not stop within {wait} s", file=sys.stderr)
         return 1
     print(f"local stack (pid {pid}) stopped")
     return 0
@@ -165,6 +208,14 @@ def _is_ours(pid: int) -> bool:
     except OSError:
         return True  # no /proc (macOS): trust the pid file
     return b"sqs_sagemaker_invoker.local" in cmdline and b"up" in cmdline
+
+
+def configure(*, verbose: bool = False) -> None:
+    """What every entry point does first: logging, and SIGTERM stopping the stack like Ctrl-C."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,10 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     down.set_defaults(func=cmd_down)
 
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
-    )
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    configure(verbose=args.verbose)
     result: int = args.func(args)
     return result
 

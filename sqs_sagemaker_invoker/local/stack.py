@@ -33,6 +33,7 @@ from sqs_sagemaker_invoker.local.aws import (
 from sqs_sagemaker_invoker.local.esm import EventSourceEmulator, EventSourceSpec
 from sqs_sagemaker_invoker.local.telemetry import TelemetryShipper
 from sqs_sagemaker_invoker.local.worker import FunctionSpec
+from sqs_sagemaker_invoker.project import find_project_dir
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -49,7 +50,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[2]
+# The project whose cdk.json, functions/ and .local-stack/ the stack uses: from the working directory
+# upwards (or --project-dir); else the source checkout this module runs from, when run uninstalled.
+ROOT = find_project_dir() or Path(__file__).resolve().parents[2]
 STATE_DIR_NAME = ".local-stack"
 
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 def locked_versions() -> dict[str, str]:
     exported = subprocess.run(
         [
-            bundling.find_uv(), "export", "--frozen", "--no-default-groups", "--no-emit-project",
+            bundling.find_uv(), "export", "--frozen", "--only-group", "function", "--no-emit-project",
             "--no-hashes", "--no-header", "--no-annotate",
         ],
         cwd=bundling.REPO_ROOT, capture_output=True, text=True, check=True,
@@ -45,6 +45,8 @@ def test_bundle_holds_the_function_and_the_locked_versions(tmp_path: Path, runti
     locked = locked_versions()
     assert installed == locked
     assert {"boto3", "aws-lambda-powertools"} <= set(installed)
+    # AND none of the command line's dependencies (the package's own, not the function's)
+    assert not {"typer", "rich", "click"} & set(installed)
     # AND nothing the function does not need
     assert not (tmp_path / "bin").exists()
     assert not list(tmp_path.rglob("__pycache__"))

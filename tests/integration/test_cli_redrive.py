@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sqs_sagemaker_invoker.cli.dlq import MAX_READ_COUNT, DeadLetter
+from sqs_sagemaker_invoker.cli.dlq.letters import MAX_READ_COUNT, DeadLetter
 
 pytest.register_assert_rewrite("tests.integration.cli_fixtures")
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from sqs_sagemaker_invoker.cli.dlq import DeadLetterQueue
+from sqs_sagemaker_invoker.cli.dlq.letters import DeadLetterQueue
 from sqs_sagemaker_invoker.cli.errors import describe_aws_error
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ def oldest_age(cloudwatch: CloudWatchClient, queue: str, now: datetime) -> float
     return float(values[0]) if values else None
 
 
-def collect(
+def collect(  # noqa: PLR0913, RUF100 - the status command's options, one keyword each
     target: Target,
     route: Route,
     *,
