@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from sqs_sagemaker_invoker.cli.target import Route, Target
 
 INVOKER_PREFIX = "invoker."
-# Shared with the function (README, "Dead-letter messages"): how often a letter was redriven, and where
+# Shared with the function (docs/function.md, "Dead-letter messages"): how often a letter was redriven, and where
 # the original body of a letter too large to hold it next to its reason is kept.
 REDRIVE_COUNT = "invoker.redrive_count"
 BODY_S3_URI = "invoker.body_s3_uri"
