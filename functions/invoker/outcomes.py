@@ -2,38 +2,11 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError, ParamValidationError
 
-
-class Disposition(StrEnum):
-    DELIVER = "deliver"
-    RETRY = "retry"
-    DEAD_LETTER = "dead_letter"
-
-
-class Reason(StrEnum):
-    # retry later
-    MODEL_NOT_READY = "model_not_ready"
-    THROTTLED = "throttled"
-    SERVICE_UNAVAILABLE = "service_unavailable"
-    INTERNAL_FAILURE = "internal_failure"
-    INTERNAL_DEPENDENCY = "internal_dependency"
-    TRANSPORT_ERROR = "transport_error"
-    UNEXPECTED_ERROR = "unexpected_error"
-    DEADLINE = "deadline"
-    FIFO_GROUP_BLOCKED = "fifo_group_blocked"
-    RESULT_DELIVERY_FAILED = "result_delivery_failed"
-    DEAD_LETTER_FAILED = "dead_letter_failed"
-    # dead-letter now
-    MODEL_ERROR = "model_error"
-    VALIDATION_ERROR = "validation_error"
-    INVALID_MESSAGE = "invalid_message"
-    RESULT_TOO_LARGE = "result_too_large"
-    RETRIES_EXHAUSTED = "retries_exhausted"
-
+from invoker.contract import Disposition, Reason
 
 RETRY = Disposition.RETRY
 DEAD_LETTER = Disposition.DEAD_LETTER
