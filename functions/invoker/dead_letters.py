@@ -9,7 +9,7 @@ import json
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from invoker.contract import LETTER_POINTER_KEY, SQS_MAX_MESSAGE_ATTRIBUTES, SQS_MAX_MESSAGE_BYTES
 from invoker.contract import LetterAttribute as Attr
@@ -182,22 +182,27 @@ def _from_lambda_attribute(name: Any, attribute: Any) -> MessageAttributeValueTy
         return None
     kind = data_type.split(".", 1)[0]
     if kind == "Binary":
-        encoded = attribute.get("binaryValue")
-        if not isinstance(encoded, str):
-            return None
-        try:
-            value = base64.b64decode(encoded, validate=True)
-        except (binascii.Error, ValueError):
-            return None
-        return {"DataType": data_type, "BinaryValue": value} if value else None
+        binary = _binary_value(attribute.get("binaryValue"))
+        return {"DataType": data_type, "BinaryValue": binary} if binary else None
     string = attribute.get("stringValue")
-    if kind not in {"String", "Number"} or not isinstance(string, str) or not string:
-        return None
-    if _NOT_SQS_TEXT.search(string):
+    if kind not in {"String", "Number"} or not _is_sqs_string(string):
         return None
     if kind == "Number" and not _is_sqs_number(string):
         return None
     return {"DataType": data_type, "StringValue": string}
+
+
+def _binary_value(encoded: Any) -> bytes | None:
+    if not isinstance(encoded, str):
+        return None
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _is_sqs_string(value: Any) -> TypeGuard[str]:
+    return isinstance(value, str) and bool(value) and not _NOT_SQS_TEXT.search(value)
 
 
 def _is_sqs_number(value: str) -> bool:

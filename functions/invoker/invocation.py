@@ -3,7 +3,6 @@ short in-batch re-attempt of a transient failure. Everything that reaches Invoke
 
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
 
+    from invoker.backoff import Pacing
     from invoker.batch import Batch
     from invoker.concurrency import AdaptiveLimiter
     from invoker.config import Config
@@ -34,27 +34,20 @@ class Invocation:
     latency_ms: float
 
 
-@dataclass(frozen=True, slots=True)
-class EndpointClients:
-    runtime: SageMakerRuntimeClient
-    s3: Callable[[], S3Client]  # a factory: most routes never touch S3, so its client is built on first use
-
-
 class EndpointCaller:
     def __init__(
         self,
         config: Config,
-        clients: EndpointClients,
+        runtime: SageMakerRuntimeClient,
+        s3: Callable[[], S3Client],
         limiter: AdaptiveLimiter,
-        *,
-        rng: random.Random,
-        sleep: Callable[[float], None],
+        pacing: Pacing,
     ) -> None:
         self._config = config
-        self._clients = clients
+        self._runtime = runtime
+        self._s3 = s3  # a factory: most routes never touch S3, so its client is built on first use
         self.limiter = limiter
-        self._rng = rng
-        self._sleep = sleep
+        self._pacing = pacing
 
     def payload(self, request: InvokeRequest) -> bytes:
         return request.body if request.body is not None else self._fetch(request)
@@ -72,7 +65,7 @@ class EndpointCaller:
             attempt += 1
             batch.observed.reattempt()
             # Short, jittered pause: the queue is the retry mechanism, this only rides out a blip.
-            self._sleep(self._rng.uniform(0, min(1.0, 0.05 * 2**attempt)))
+            self._pacing.sleep(self._pacing.rng.uniform(0, min(1.0, 0.05 * 2**attempt)))
 
     def _attempt(self, request: InvokeRequest, payload: bytes, batch: Batch) -> Invocation:
         self._check_can_start(batch)
@@ -85,7 +78,7 @@ class EndpointCaller:
             raise
         started = time.perf_counter()
         try:
-            response: Any = self._clients.runtime.invoke_endpoint(
+            response: Any = self._runtime.invoke_endpoint(
                 EndpointName=self._config.endpoint_name, Body=payload, **request.members
             )
             body: bytes = response["Body"].read()
@@ -117,7 +110,7 @@ class EndpointCaller:
         assert request.s3_uri is not None
         bucket, key = request.s3_uri
         try:
-            obj = self._clients.s3().get_object(Bucket=bucket, Key=key)
+            obj = self._s3().get_object(Bucket=bucket, Key=key)
             check_payload_size(obj["ContentLength"])
             payload = obj["Body"].read(INVOKE_ENDPOINT_MAX_PAYLOAD_BYTES + 1)
         except InvocationError:

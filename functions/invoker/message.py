@@ -31,7 +31,7 @@ _PAYLOAD_LOG_BYTES = 4096
 
 class MessageHandler:
     def __init__(self, config: Config, caller: EndpointCaller, writer: Writer, retries: Retries) -> None:
-        self._config = config
+        self.config = config
         self._caller = caller
         self._writer = writer
         self._retries = retries
@@ -44,7 +44,7 @@ class MessageHandler:
                 request = self._parse(record)
                 info.request_id = request.request_id
                 payload = self._caller.payload(request)
-                if self._config.log_payloads:
+                if self.config.log_payloads:
                     self._log_request(info, request, payload, batch)
                 invocation = self._caller.invoke(request, payload, batch)
                 self._writer.write_result(info, invocation)
@@ -73,14 +73,14 @@ class MessageHandler:
             return self._last_resort(record, info, exc, batch)
 
     def _parse(self, record: SQSRecord) -> InvokeRequest:
-        if self._config.message_format is MessageFormat.RAW:
+        if self.config.message_format is MessageFormat.RAW:
             attributes = record.raw_event.get("messageAttributes") or {}
             return parse_raw(record.body or "", record.message_id, attributes)
-        return parse_envelope(record.body or "", record.message_id, self._config.payload_s3_prefix)
+        return parse_envelope(record.body or "", record.message_id, self.config.payload_s3_prefix)
 
     def _delivered(self, info: RecordInfo, invocation: Invocation, batch: Batch) -> dict[str, Any]:
         fields: dict[str, Any] = {"latency_ms": round(invocation.latency_ms, 3)}
-        if self._config.log_payloads:
+        if self.config.log_payloads:
             fields["response_body"] = invocation.body[:_PAYLOAD_LOG_BYTES].decode(errors="replace")
             fields["response_custom_attributes"] = invocation.response.get("CustomAttributes")
         batch.observed.outcome(info, Disposition.DELIVER, None, fields)
@@ -98,14 +98,15 @@ class MessageHandler:
                 raise error
             last_reason = error.reason
         try:
-            written = self._writer.dead_letter(
-                record, info, error, batch.observed, last_reason=last_reason, bare=bare
-            )
+            written = self._writer.dead_letter(record, info, error, last_reason=last_reason, bare=bare)
         except DeadLetterFailed as failure:  # the copy could not be written: the message comes back instead
             self._retries.schedule(record, info, failure, pending=batch.retries, observed=batch.observed)
             raise
+        if written.trimmed is not None:
+            fields = {"message_id": info.message_id, "request_id": info.request_id, **written.trimmed}
+            batch.observed.line("warning", "dead-letter copy trimmed to SQS's limits", fields)
         reason = Reason.RETRIES_EXHAUSTED if last_reason else error.reason
-        fields = error_fields(error, log_payloads=self._config.log_payloads)
+        fields = error_fields(error, log_payloads=self.config.log_payloads)
         if last_reason:
             fields["last_reason"] = last_reason.value
         if written.body_s3_uri is not None:
@@ -125,7 +126,7 @@ class MessageHandler:
             "exception_type": type(exc).__name__,
             "traceback": "".join(traceback.format_tb(exc.__traceback__)),
         }
-        if self._config.log_payloads:
+        if self.config.log_payloads:
             fields["exception"] = str(exc)
         batch.observed.line("error", "unexpected error", fields)
         unexpected = RetryLater(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError, ParamValidationError
@@ -39,6 +40,20 @@ REATTEMPT_IN_BATCH: dict[Reason, int] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class ServiceAnswer:
+    """What the service said about a failed call, as it said it."""
+
+    error_code: str | None = None
+    http_status: int | None = None
+    original_status_code: int | None = None  # ModelError: the container's own status, message, log stream
+    original_message: str | None = None
+    log_stream_arn: str | None = None
+
+
+_NO_ANSWER = ServiceAnswer()
+
+
 class InvocationError(Exception):
     """A non-successful outcome of one message, with the data an operator needs."""
 
@@ -48,11 +63,7 @@ class InvocationError(Exception):
         message: str,
         *,
         disposition: Disposition,
-        error_code: str | None = None,
-        http_status: int | None = None,
-        original_status_code: int | None = None,
-        original_message: str | None = None,
-        log_stream_arn: str | None = None,
+        answer: ServiceAnswer = _NO_ANSWER,
         summary: str | None = None,
     ) -> None:
         super().__init__(message)
@@ -60,13 +71,13 @@ class InvocationError(Exception):
         # `message` may quote the request (a model's error often does, a validator's may): it goes to the
         # dead-letter copy only. `summary` never holds payload-derived text: it is what logs carry.
         self.message = message
-        self.summary = summary or error_code or reason.value
+        self.summary = summary or answer.error_code or reason.value
         self.disposition = disposition
-        self.error_code = error_code
-        self.http_status = http_status
-        self.original_status_code = original_status_code
-        self.original_message = original_message
-        self.log_stream_arn = log_stream_arn
+        self.error_code = answer.error_code
+        self.http_status = answer.http_status
+        self.original_status_code = answer.original_status_code
+        self.original_message = answer.original_message
+        self.log_stream_arn = answer.log_stream_arn
 
 
 class InvalidMessage(InvocationError):
@@ -115,9 +126,11 @@ def _from_client_error(exc: ClientError) -> InvocationError:
         reason,
         str(error.get("Message", "")) or code,
         disposition=disposition,
-        error_code=code,
-        http_status=int(status) if status is not None else None,
-        original_status_code=int(original) if original is not None else None,
-        original_message=response.get("OriginalMessage"),
-        log_stream_arn=response.get("LogStreamArn"),
+        answer=ServiceAnswer(
+            error_code=code,
+            http_status=int(status) if status is not None else None,
+            original_status_code=int(original) if original is not None else None,
+            original_message=response.get("OriginalMessage"),
+            log_stream_arn=response.get("LogStreamArn"),
+        ),
     )

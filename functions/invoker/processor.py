@@ -8,19 +8,18 @@ order and parallelism change."""
 
 from __future__ import annotations
 
-import random
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 
+from invoker.backoff import Pacing
 from invoker.batch import Batch
 from invoker.concurrency import AdaptiveLimiter
 from invoker.contract import Reason
-from invoker.invocation import EndpointCaller, EndpointClients
+from invoker.invocation import EndpointCaller
 from invoker.message import MessageHandler
 from invoker.observability import BatchObservations, report_batch
 from invoker.retries import PendingRetries, Retries
@@ -64,7 +63,6 @@ class ConcurrentSqsProcessor(BatchProcessor):
         messages: MessageHandler,
         retries: Retries,
         *,
-        endpoint_name: str,
         limiter: AdaptiveLimiter,
         logger: Any,
         metrics: Metrics | None = None,
@@ -74,7 +72,6 @@ class ConcurrentSqsProcessor(BatchProcessor):
         super().__init__(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         self._messages = messages
         self._retries = retries
-        self._endpoint_name = endpoint_name
         self.limiter = limiter
         self._log = logger
         self._metrics = metrics
@@ -90,7 +87,9 @@ class ConcurrentSqsProcessor(BatchProcessor):
         super()._prepare()  # type: ignore[no-untyped-call]
         context = getattr(self, "lambda_context", None)
         remaining = context.get_remaining_time_in_millis if context is not None else None
-        self.batch = Batch(remaining, BatchObservations(self._endpoint_name), PendingRetries())
+        self.batch = Batch(
+            remaining, BatchObservations(self._messages.config.endpoint_name), PendingRetries()
+        )
         self._blocked_groups.clear()
 
     def handle(self, record: SQSRecord) -> dict[str, Any]:
@@ -169,22 +168,18 @@ def build_processor(
     *,
     logger: Any,
     metrics: Metrics | None = None,
-    limiter: AdaptiveLimiter | None = None,
-    rng: random.Random | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    pacing: Pacing | None = None,
 ) -> ConcurrentSqsProcessor:
     """The whole function, wired: the handler module builds it once per cold start, the tests with fakes."""
-    rng = rng or random.Random()
-    limiter = limiter or AdaptiveLimiter(config.max_concurrency)
-    caller = EndpointCaller(
-        config, EndpointClients(clients.runtime, clients.s3), limiter, rng=rng, sleep=sleep
-    )
-    retries = Retries(config, clients.sqs, rng=rng, logger=logger)
+    pacing = pacing or Pacing()
+    # Built once per cold start: a warm container keeps what it learnt about the endpoint's capacity.
+    limiter = AdaptiveLimiter(config.max_concurrency)
+    caller = EndpointCaller(config, clients.runtime, clients.s3, limiter, pacing)
+    retries = Retries(config, clients.sqs, rng=pacing.rng, logger=logger)
     writer = Writer(config, clients.sqs, clients.s3)
     return ConcurrentSqsProcessor(
         MessageHandler(config, caller, writer, retries),
         retries,
-        endpoint_name=config.endpoint_name,
         limiter=limiter,
         logger=logger,
         metrics=metrics,

@@ -4,7 +4,6 @@ ten to a ChangeMessageVisibilityBatch call."""
 
 from __future__ import annotations
 
-import random
 import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -15,6 +14,8 @@ from invoker.contract import SQS_MAX_BATCH_ENTRIES, Disposition, Reason
 from invoker.observability import error_fields
 
 if TYPE_CHECKING:
+    import random
+
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import ChangeMessageVisibilityBatchRequestEntryTypeDef

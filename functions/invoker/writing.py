@@ -14,7 +14,7 @@ from invoker.config import ResultsMode
 from invoker.contract import SQS_MAX_MESSAGE_BYTES, Reason
 from invoker.contract import LetterAttribute as Attr
 from invoker.outcomes import DEAD_LETTER, InvocationError, RetryLater
-from invoker.results import result_document
+from invoker.results import ResultSource, result_document
 from invoker.sqs_batch import OutgoingMessage, SendFailed, SqsBatchSender, message_size
 
 if TYPE_CHECKING:
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
     from invoker.config import Config
     from invoker.invocation import Invocation
-    from invoker.observability import BatchObservations
     from invoker.records import RecordInfo
 
 # Message ids used as they are in dead-letter bucket keys; anything else is hashed.
@@ -37,6 +36,7 @@ _SAFE_KEY_PART = re.compile(r"[A-Za-z0-9_-]{1,128}")
 @dataclass(frozen=True, slots=True)
 class DeadLetterWritten:
     body_s3_uri: str | None  # where the original body went, when it did not fit in the letter
+    trimmed: dict[str, Any] | None  # what was left out to fit SQS's limits, when anything was
 
 
 class DeadLetterFailed(RetryLater):
@@ -97,15 +97,15 @@ class Writer:
             ) from exc
 
     def _document(self, info: RecordInfo, invocation: Invocation, s3_uri: str | None) -> dict[str, Any]:
+        source = ResultSource(
+            info.request_id, info.message_id, self._config.endpoint_name, info.receive_count
+        )
         return result_document(
-            request_id=info.request_id,
-            message_id=info.message_id,
-            endpoint_name=self._config.endpoint_name,
-            response=invocation.response,
+            source,
+            invocation.response,
             body=None if s3_uri else invocation.body,
             body_s3_uri=s3_uri,
             latency_ms=invocation.latency_ms,
-            receive_count=info.receive_count,
         )
 
     def _put_object(self, key: str, data: str | bytes, content_type: str) -> None:
@@ -130,7 +130,6 @@ class Writer:
         record: SQSRecord,
         info: RecordInfo,
         error: InvocationError,
-        observed: BatchObservations,
         *,
         last_reason: Reason | None = None,
         bare: bool = False,
@@ -162,20 +161,6 @@ class Writer:
             ours[Attr.BODY_S3_URI] = dead_letters.text(uri)
             letter = dead_letters.fit(dead_letters.pointer_body(uri), ours, producer)
             assert letter is not None  # a short body with our attributes always fits
-        dropped = [*unusable, *letter.dropped]
-        if dropped or letter.error_trimmed:
-            observed.line(
-                "warning",
-                "dead-letter copy trimmed to SQS's limits",
-                {
-                    "message_id": info.message_id,
-                    "request_id": info.request_id,
-                    "dropped_attributes": dropped,
-                    "unusable_attributes": unusable,
-                    "error_text_trimmed": letter.error_trimmed,
-                    "size": message_size(letter.body, letter.attributes),
-                },
-            )
         try:
             self._dead_letters.send(
                 _outgoing(self._config.dead_letter_queue_url, letter.body, info, letter.attributes)
@@ -183,7 +168,16 @@ class Writer:
         except SendFailed as exc:
             raise DeadLetterFailed(exc.code, str(exc)) from exc
         uri_attribute = letter.attributes.get(Attr.BODY_S3_URI)
-        return DeadLetterWritten(uri_attribute.get("StringValue") if uri_attribute else None)
+        dropped = [*unusable, *letter.dropped]
+        trimmed = None
+        if dropped or letter.error_trimmed:
+            trimmed = {
+                "dropped_attributes": dropped,
+                "unusable_attributes": unusable,
+                "error_text_trimmed": letter.error_trimmed,
+                "size": message_size(letter.body, letter.attributes),
+            }
+        return DeadLetterWritten(uri_attribute.get("StringValue") if uri_attribute else None, trimmed)
 
     def _store_body(self, info: RecordInfo, body: str) -> str:
         """The original body, as the exact UTF-8 bytes SQS delivered, in the dead-letter bucket."""

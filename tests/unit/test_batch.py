@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from botocore.exceptions import ReadTimeoutError
+from invoker.backoff import Pacing
 from invoker.config import load_config
 from invoker.processor import Clients, build_processor, plan_lanes
 from invoker.retries import queue_url_from_arn
@@ -33,8 +34,7 @@ class Harness:
             self.config,
             Clients(runtime=runtime, sqs=self.sqs, s3=lambda: self.s3),  # type: ignore[arg-type,return-value]
             logger=logger or logging.getLogger("test"),
-            rng=random.Random(7),
-            sleep=lambda _s: None,
+            pacing=Pacing(random.Random(7), sleep=lambda _s: None),
         )
         self.limiter = self.processor.limiter
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from invoker.backoff import Pacing
 from invoker.config import load_config
 from invoker.envelope import parse_envelope
 from invoker.events import NotAnSqsEvent
@@ -70,8 +71,7 @@ class Route:
             Clients(runtime=self.runtime, sqs=self.sqs, s3=lambda: pytest.fail("S3 not expected")),  # type: ignore[arg-type]
             logger=logging.getLogger("test"),
             metrics=handler.metrics,
-            rng=random.Random(7),
-            sleep=lambda _s: None,
+            pacing=Pacing(random.Random(7), sleep=lambda _s: None),
         )
         monkeypatch.setattr(handler, "processor", processor)
 
