@@ -9,7 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 # -- AWS limits --------------------------------------------------------------------------------------------
 
@@ -35,6 +38,10 @@ class Range:
 
     low: int
     high: int
+
+    def __iter__(self) -> Iterator[int]:
+        """(low, high): spreads into a (minimum, maximum) pair of arguments."""
+        return iter((self.low, self.high))
 
     def __contains__(self, value: object) -> bool:
         return isinstance(value, int) and self.low <= value <= self.high

@@ -22,6 +22,7 @@ from typing import IO, Annotated, Any
 import typer
 import typer.rich_utils
 from botocore.exceptions import BotoCoreError, ClientError
+from invoker.contract import SQS_MAX_VISIBILITY_SECONDS, LetterAttribute
 from rich.markup import escape
 from rich.rule import Rule
 from rich.syntax import Syntax
@@ -518,7 +519,11 @@ def results(
     ] = 1,
     visibility_timeout: Annotated[
         int,
-        typer.Option(min=5, max=43_200, help="Seconds a message stays hidden while this command holds it."),
+        typer.Option(
+            min=5,
+            max=SQS_MAX_VISIBILITY_SECONDS,
+            help="Seconds a message stays hidden while this command holds it.",
+        ),
     ] = 60,
     no_fetch: Annotated[
         bool, typer.Option("--no-fetch", help="Leave S3-offloaded bodies as bodyS3Uri.")
@@ -585,7 +590,10 @@ def dlq_list(
     ] = 1000,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     visibility_timeout: Annotated[
-        int, typer.Option(min=1, max=43_200, help="Seconds messages stay hidden while being read.")
+        int,
+        typer.Option(
+            min=1, max=SQS_MAX_VISIBILITY_SECONDS, help="Seconds messages stay hidden while being read."
+        ),
     ] = 30,
 ) -> None:
     """Dead letters by reason: counts, original status codes, model log streams, example request ids.
@@ -727,7 +735,7 @@ def _print_dead_letter(
             table.add_row(name, escape(str(system[name])))
     for name, value in attributes.items():
         shown = escape(str(value))
-        if name == "invoker.log_stream_arn" and isinstance(value, str):
+        if name == LetterAttribute.LOG_STREAM_ARN and isinstance(value, str):
             url = log_stream_url(value)
             shown = f"[link={url}]{shown}[/link]" if url else shown
         table.add_row(escape(name), shown)
@@ -794,7 +802,10 @@ def dlq_redrive(
     ] = False,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for a move task to finish.")] = True,
     visibility_timeout: Annotated[
-        int, typer.Option(min=1, max=43_200, help="Seconds a message stays hidden while being redriven.")
+        int,
+        typer.Option(
+            min=1, max=SQS_MAX_VISIBILITY_SECONDS, help="Seconds a message stays hidden while being redriven."
+        ),
     ] = 120,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the report as JSON instead of the request ids.")

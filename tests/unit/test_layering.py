@@ -1,6 +1,6 @@
 """The layering, as import-linter checks it (contracts in pyproject.toml, [tool.importlinter]): the
-function imports nothing of the project around it, the CDK constructs import only the function's
-contract, and no package imports itself in a circle."""
+function imports nothing of the project around it, its contract nothing but the standard library, the
+CDK constructs nothing of the function but that contract, and no package imports itself in a circle."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS = (
     "The function imports nothing of the project around it",
+    "The function's contract is pure standard library",
     "The CDK constructs import nothing of the function but its contract",
     "No import cycles in the function or the installed package",
 )
