@@ -9,10 +9,19 @@ import sys
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from invoker.contract import Dimension, Metric
+
 if TYPE_CHECKING:
     from bench.protocol import LogSummary
 
-_COUNTED = ("Invocations", "InvocationReattempts", "Succeeded", "Retried", "DeadLettered", "BatchSize")
+_COUNTED = (
+    Metric.INVOCATIONS,
+    Metric.INVOCATION_REATTEMPTS,
+    Metric.SUCCEEDED,
+    Metric.RETRIED,
+    Metric.DEAD_LETTERED,
+    Metric.BATCH_SIZE,
+)
 
 
 class LogReader:
@@ -69,11 +78,11 @@ def _read_emf(doc: dict[str, Any], metrics: Counter[str], limits: list[int], lat
             if name not in doc:
                 continue
             values = _values(doc[name])
-            if "reason" in doc:
-                metrics[f"{name}[{doc['reason']}]"] += int(sum(values))
+            if Dimension.REASON in doc:
+                metrics[f"{name}[{doc[Dimension.REASON]}]"] += int(sum(values))
             elif name in _COUNTED:
                 metrics[name] += int(sum(values))
-            elif name == "ConcurrencyLimit":
+            elif name == Metric.CONCURRENCY_LIMIT:
                 limits.extend(int(v) for v in values)
-            elif name == "InvocationLatency":
+            elif name == Metric.INVOCATION_LATENCY:
                 latencies.extend(values)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import boto3
+from invoker.contract import Env
 
 from bench.instances import LambdaInstance
 from bench.messages import ENDPOINT_NAME, QUEUE_NAME, REGION
@@ -180,20 +181,20 @@ class BenchStack:
     ) -> dict[str, str]:
         assert self.queues is not None
         env = {
-            "ENDPOINT_NAME": ENDPOINT_NAME,
-            "DEAD_LETTER_QUEUE_URL": self.queues.dlq,
+            Env.ENDPOINT_NAME: ENDPOINT_NAME,
+            Env.DEAD_LETTER_QUEUE_URL: self.queues.dlq,
             # Required setting; benchmark messages are small, so no letter ever needs the bucket.
-            "DEAD_LETTER_BUCKET": "invoker-bench-dead-letters",
-            "MAX_RECEIVE_COUNT": "10",
-            "MAX_CONCURRENCY": str(concurrency),
-            "POWERTOOLS_SERVICE_NAME": "invoker-bench",
-            "POWERTOOLS_METRICS_NAMESPACE": "InvokerBench",
+            Env.DEAD_LETTER_BUCKET: "invoker-bench-dead-letters",
+            Env.MAX_RECEIVE_COUNT: "10",
+            Env.MAX_CONCURRENCY: str(concurrency),
+            Env.SERVICE_NAME: "invoker-bench",
+            Env.METRICS_NAMESPACE: "InvokerBench",
         }
         if results_queue_url is None:
-            env["RESULTS_MODE"] = "discard"
+            env[Env.RESULTS_MODE] = "discard"
         else:
-            env["RESULTS_MODE"] = "deliver"
-            env["RESULTS_QUEUE_URL"] = results_queue_url
+            env[Env.RESULTS_MODE] = "deliver"
+            env[Env.RESULTS_QUEUE_URL] = results_queue_url
         env.update(extra)
         return env
 
@@ -206,7 +207,7 @@ class BenchStack:
     ) -> LambdaInstance:
         self._instances += 1
         name = f"{self._instances:03d}-{kind}{'-' + label if label else ''}"
-        env = {**self.env, **(function_env or {"ENDPOINT_NAME": ENDPOINT_NAME})}
+        env = {**self.env, **(function_env or {Env.ENDPOINT_NAME: ENDPOINT_NAME})}
         return LambdaInstance(
             kind, env, self.layout.client, self.raw_dir / "logs", name, cwd=ROOT, wrapper=wrapper
         )

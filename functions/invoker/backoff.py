@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 
 def backoff_ceiling(receive_count: int, base_seconds: int, max_seconds: int) -> int:
@@ -23,3 +26,12 @@ def backoff_seconds(
     ceiling = backoff_ceiling(receive_count, base_seconds, max_seconds)
     draw = (rng or random).uniform(0, ceiling)
     return min(ceiling, math.ceil(draw))
+
+
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """Chance and waiting, for the backoff draws and the in-batch re-attempt pauses: tests replace them
+    to make both repeatable and instant."""
+
+    rng: random.Random = field(default_factory=random.Random)
+    sleep: Callable[[float], None] = time.sleep

@@ -8,21 +8,26 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from invoker.contract import (
+    DEADLINE_MARGIN_SECONDS_RANGE,
+    ENDPOINT_NAME,
+    MAX_CONCURRENCY_RANGE,
+    MAX_RECEIVE_COUNT_RANGE,
+    READ_TIMEOUT_SECONDS_RANGE,
+    RETRY_SECONDS_RANGE,
+    Env,
+    Range,
+)
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-# Endpoint names: 1-63 characters, alphanumerics and hyphens, no leading/trailing hyphen.
-# Matched with fullmatch: `$` would also accept a trailing newline.
-_ENDPOINT_NAME = re.compile(r"(?=.{1,63}\Z)[a-zA-Z0-9](-*[a-zA-Z0-9])*")
 # The queue name, ".fifo" included, is at most 80 characters.
 _QUEUE_URL = re.compile(
     r"https?://[^/\s]+(/[^/\s]+)?/[^/\s]+/(?=[A-Za-z0-9_.-]{1,80}\Z)[A-Za-z0-9_-]+(\.fifo)?"
 )
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _S3_PREFIX = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/(\S*/)?")
-
-# SQS visibility timeout ceiling: the longest a message can be kept away from the queue.
-MAX_VISIBILITY_SECONDS = 43_200
 
 
 class ConfigError(ValueError):
@@ -70,44 +75,45 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     env = os.environ if env is None else env
     reader = _Reader(env)
     endpoint_name = reader.required(
-        "ENDPOINT_NAME", _ENDPOINT_NAME, "an endpoint name (1-63 of a-z A-Z 0-9 -)"
+        Env.ENDPOINT_NAME, ENDPOINT_NAME, "an endpoint name (1-63 of a-z A-Z 0-9 -)"
     )
-    dlq = reader.required("DEAD_LETTER_QUEUE_URL", _QUEUE_URL, "an SQS queue URL")
-    results_queue = reader.optional("RESULTS_QUEUE_URL", _QUEUE_URL, "an SQS queue URL")
-    results_bucket = reader.optional("RESULTS_BUCKET", _BUCKET, "an S3 bucket name")
-    results_mode = reader.choice("RESULTS_MODE", ResultsMode, ResultsMode.DELIVER)
+    dlq = reader.required(Env.DEAD_LETTER_QUEUE_URL, _QUEUE_URL, "an SQS queue URL")
+    results_queue = reader.optional(Env.RESULTS_QUEUE_URL, _QUEUE_URL, "an SQS queue URL")
+    results_bucket = reader.optional(Env.RESULTS_BUCKET, _BUCKET, "an S3 bucket name")
+    results_mode = reader.choice(Env.RESULTS_MODE, ResultsMode, ResultsMode.DELIVER)
     if results_mode is ResultsMode.DELIVER and not (results_queue or results_bucket):
         raise ConfigError(
-            "RESULTS_QUEUE_URL or RESULTS_BUCKET must be set (or RESULTS_MODE=discard to drop results on purpose)"
+            f"{Env.RESULTS_QUEUE_URL} or {Env.RESULTS_BUCKET} must be set"
+            f" (or {Env.RESULTS_MODE}=discard to drop results on purpose)"
         )
-    retry_base = reader.integer("RETRY_BASE_SECONDS", 2, 0, MAX_VISIBILITY_SECONDS)
-    retry_max = reader.integer("RETRY_MAX_SECONDS", 900, 0, MAX_VISIBILITY_SECONDS)
+    retry_base = reader.integer(Env.RETRY_BASE_SECONDS, 2, RETRY_SECONDS_RANGE)
+    retry_max = reader.integer(Env.RETRY_MAX_SECONDS, 900, RETRY_SECONDS_RANGE)
     if retry_max < retry_base:
         raise ConfigError(
-            f"RETRY_MAX_SECONDS ({retry_max}) must not be below RETRY_BASE_SECONDS ({retry_base})"
+            f"{Env.RETRY_MAX_SECONDS} ({retry_max}) must not be below {Env.RETRY_BASE_SECONDS} ({retry_base})"
         )
     return Config(
         endpoint_name=endpoint_name,
         dead_letter_queue_url=dlq,
         # Where a dead-letter copy's body goes when it cannot fit in an SQS message with its reason.
-        dead_letter_bucket=reader.required("DEAD_LETTER_BUCKET", _BUCKET, "an S3 bucket name"),
-        dead_letter_prefix=reader.key_prefix("DEAD_LETTER_PREFIX", "dead-letters/"),
+        dead_letter_bucket=reader.required(Env.DEAD_LETTER_BUCKET, _BUCKET, "an S3 bucket name"),
+        dead_letter_prefix=reader.key_prefix(Env.DEAD_LETTER_PREFIX, "dead-letters/"),
         results_queue_url=results_queue,
         results_bucket=results_bucket,
-        results_prefix=reader.key_prefix("RESULTS_PREFIX", "results/"),
+        results_prefix=reader.key_prefix(Env.RESULTS_PREFIX, "results/"),
         results_mode=results_mode,
-        max_receive_count=reader.required_integer("MAX_RECEIVE_COUNT", 1, 1000),
+        max_receive_count=reader.required_integer(Env.MAX_RECEIVE_COUNT, MAX_RECEIVE_COUNT_RANGE),
         retry_base_seconds=retry_base,
         retry_max_seconds=retry_max,
-        max_concurrency=reader.integer("MAX_CONCURRENCY", 16, 1, 256),
-        message_format=reader.choice("MESSAGE_FORMAT", MessageFormat, MessageFormat.ENVELOPE),
+        max_concurrency=reader.integer(Env.MAX_CONCURRENCY, 16, MAX_CONCURRENCY_RANGE),
+        message_format=reader.choice(Env.MESSAGE_FORMAT, MessageFormat, MessageFormat.ENVELOPE),
         payload_s3_prefix=reader.optional(
-            "PAYLOAD_S3_PREFIX", _S3_PREFIX, "an s3://bucket/prefix/ URI ending in /"
+            Env.PAYLOAD_S3_PREFIX, _S3_PREFIX, "an s3://bucket/prefix/ URI ending in /"
         ),
-        read_timeout_seconds=reader.integer("READ_TIMEOUT_SECONDS", 70, 1, 900),
-        deadline_margin_seconds=reader.integer("DEADLINE_MARGIN_SECONDS", 5, 0, 300),
-        log_payloads=reader.boolean("LOG_PAYLOADS"),
-        enable_tracing=reader.boolean("ENABLE_TRACING"),
+        read_timeout_seconds=reader.integer(Env.READ_TIMEOUT_SECONDS, 70, READ_TIMEOUT_SECONDS_RANGE),
+        deadline_margin_seconds=reader.integer(Env.DEADLINE_MARGIN_SECONDS, 5, DEADLINE_MARGIN_SECONDS_RANGE),
+        log_payloads=reader.boolean(Env.LOG_PAYLOADS),
+        enable_tracing=reader.boolean(Env.ENABLE_TRACING),
     )
 
 
@@ -143,12 +149,12 @@ class _Reader:
             raise ConfigError(f"{name}={prefix!r} must be a relative S3 key prefix of at most 512 characters")
         return prefix
 
-    def required_integer(self, name: str, low: int, high: int) -> int:
+    def required_integer(self, name: str, allowed: Range) -> int:
         if self._get(name) is None:
-            raise ConfigError(f"{name} is required (an integer {low}-{high})")
-        return self.integer(name, 0, low, high)
+            raise ConfigError(f"{name} is required (an integer {allowed})")
+        return self.integer(name, 0, allowed)
 
-    def integer(self, name: str, default: int, low: int, high: int) -> int:
+    def integer(self, name: str, default: int, allowed: Range) -> int:
         raw = self._get(name)
         if raw is None:
             return default
@@ -156,8 +162,8 @@ class _Reader:
             value = int(raw)
         except ValueError:
             raise ConfigError(f"{name}={raw!r} is not an integer") from None
-        if not low <= value <= high:
-            raise ConfigError(f"{name}={value} is out of range ({low}-{high})")
+        if value not in allowed:
+            raise ConfigError(f"{name}={value} is out of range ({allowed})")
         return value
 
     def boolean(self, name: str) -> bool:

@@ -9,48 +9,33 @@ import json
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
-from invoker.sqs_batch import MAX_MESSAGE_BYTES, message_size
+from invoker.contract import LETTER_POINTER_KEY, SQS_MAX_MESSAGE_ATTRIBUTES, SQS_MAX_MESSAGE_BYTES
+from invoker.contract import LetterAttribute as Attr
+from invoker.sqs_batch import message_size
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
-# SQS allows at most 10 message attributes per message.
-MAX_MESSAGE_ATTRIBUTES = 10
 # invoker.error is cut to this many characters, and further when the letter would not fit.
 MAX_ERROR_TEXT = 1024
 
-OUR_PREFIX = "invoker."
-REASON = "invoker.reason"
-ERROR = "invoker.error"
-REQUEST_ID = "invoker.request_id"
-MESSAGE_ID = "invoker.message_id"
-RECEIVE_COUNT = "invoker.receive_count"
-SOURCE_QUEUE_ARN = "invoker.source_queue_arn"
-LAST_REASON = "invoker.last_reason"
-ORIGINAL_STATUS_CODE = "invoker.original_status_code"
-LOG_STREAM_ARN = "invoker.log_stream_arn"
-REDRIVE_COUNT = "invoker.redrive_count"
-BODY_S3_URI = "invoker.body_s3_uri"
-# The body of a letter whose original body is in the dead-letter bucket.
-POINTER_KEY = "invokerBodyS3Uri"
-
 # Ours, most important first: when more than 10 would be set, the last ones are left out.
 _PRIORITY = (
-    REASON,
-    MESSAGE_ID,
-    REQUEST_ID,
-    BODY_S3_URI,
-    SOURCE_QUEUE_ARN,
-    RECEIVE_COUNT,
-    REDRIVE_COUNT,
-    LAST_REASON,
-    ORIGINAL_STATUS_CODE,
-    LOG_STREAM_ARN,
-    ERROR,
+    Attr.REASON,
+    Attr.MESSAGE_ID,
+    Attr.REQUEST_ID,
+    Attr.BODY_S3_URI,
+    Attr.SOURCE_QUEUE_ARN,
+    Attr.RECEIVE_COUNT,
+    Attr.REDRIVE_COUNT,
+    Attr.LAST_REASON,
+    Attr.ORIGINAL_STATUS_CODE,
+    Attr.LOG_STREAM_ARN,
+    Attr.ERROR,
 )
 
 # SendMessage's rules: attribute names, and the characters a String value or a body may hold.
@@ -76,8 +61,8 @@ def redrive_count(incoming: Mapping[str, Any]) -> int | None:
 
     A message still carrying `invoker.reason` is a letter moved back unchanged (SQS's own move task keeps
     attributes): one more redrive. The CLI's redrive strips ours and sets the count itself: keep it."""
-    count = _lambda_number(incoming.get(REDRIVE_COUNT))
-    if REASON in incoming:
+    count = _lambda_number(incoming.get(Attr.REDRIVE_COUNT))
+    if Attr.REASON in incoming:
         return (count or 0) + 1
     return count
 
@@ -90,7 +75,7 @@ def producer_attributes(
     kept: dict[str, MessageAttributeValueTypeDef] = {}
     bad: list[str] = []
     for name, attribute in incoming.items():
-        if str(name).startswith(OUR_PREFIX):
+        if str(name).startswith(Attr.PREFIX):
             continue
         converted = _from_lambda_attribute(name, attribute)
         if converted is None:
@@ -105,7 +90,7 @@ def fit(
     ours: Mapping[str, MessageAttributeValueTypeDef],
     producer: Mapping[str, MessageAttributeValueTypeDef],
     *,
-    limit: int = MAX_MESSAGE_BYTES,
+    limit: int = SQS_MAX_MESSAGE_BYTES,
 ) -> Letter | None:
     """The letter for this body, at most `limit` bytes as SQS counts them; None when the body does not fit
     even with our attributes alone (then the body goes to the bucket and a pointer is sent instead).
@@ -115,20 +100,20 @@ def fit(
     attributes = _ours(ours)
     dropped: list[str] = []
     for name, attribute in producer.items():
-        if len(attributes) >= MAX_MESSAGE_ATTRIBUTES:
+        if len(attributes) >= SQS_MAX_MESSAGE_ATTRIBUTES:
             dropped.append(name)
         else:
             attributes[name] = attribute
     excess = message_size(body, attributes) - limit
     trimmed = False
-    if excess > 0 and ERROR in attributes:
+    if excess > 0 and Attr.ERROR in attributes:
         trimmed = True
-        text = attributes[ERROR].get("StringValue", "")
+        text = attributes[Attr.ERROR].get("StringValue", "")
         cut = _cut_utf8(text, len(text.encode("utf-8", "surrogatepass")) - excess)
         if cut:
-            attributes[ERROR] = {"DataType": "String", "StringValue": cut}
+            attributes[Attr.ERROR] = {"DataType": "String", "StringValue": cut}
         else:
-            del attributes[ERROR]
+            del attributes[Attr.ERROR]
         excess = message_size(body, attributes) - limit
     if excess > 0:
         theirs = sorted(
@@ -147,12 +132,12 @@ def fit(
 
 
 def pointer_body(s3_uri: str) -> str:
-    return json.dumps({POINTER_KEY: s3_uri}, separators=(",", ":"))
+    return json.dumps({LETTER_POINTER_KEY: s3_uri}, separators=(",", ":"))
 
 
 def pointer_of(body: str, incoming: Mapping[str, Any]) -> str | None:
     """The stored body's URI when this message is itself a pointer letter (with its attribute)."""
-    attribute = incoming.get(BODY_S3_URI)
+    attribute = incoming.get(Attr.BODY_S3_URI)
     uri = attribute.get("stringValue") if isinstance(attribute, dict) else None
     return uri if isinstance(uri, str) and body == pointer_body(uri) else None
 
@@ -167,7 +152,7 @@ def number(value: int) -> MessageAttributeValueTypeDef:
 
 def _ours(ours: Mapping[str, MessageAttributeValueTypeDef]) -> dict[str, MessageAttributeValueTypeDef]:
     ranked = sorted(ours, key=lambda name: _PRIORITY.index(name) if name in _PRIORITY else len(_PRIORITY))
-    keep = set(ranked[:MAX_MESSAGE_ATTRIBUTES])
+    keep = set(ranked[:SQS_MAX_MESSAGE_ATTRIBUTES])
     return {name: value for name, value in ours.items() if name in keep}  # in the caller's order
 
 
@@ -197,22 +182,27 @@ def _from_lambda_attribute(name: Any, attribute: Any) -> MessageAttributeValueTy
         return None
     kind = data_type.split(".", 1)[0]
     if kind == "Binary":
-        encoded = attribute.get("binaryValue")
-        if not isinstance(encoded, str):
-            return None
-        try:
-            value = base64.b64decode(encoded, validate=True)
-        except (binascii.Error, ValueError):
-            return None
-        return {"DataType": data_type, "BinaryValue": value} if value else None
+        binary = _binary_value(attribute.get("binaryValue"))
+        return {"DataType": data_type, "BinaryValue": binary} if binary else None
     string = attribute.get("stringValue")
-    if kind not in {"String", "Number"} or not isinstance(string, str) or not string:
-        return None
-    if _NOT_SQS_TEXT.search(string):
+    if kind not in {"String", "Number"} or not _is_sqs_string(string):
         return None
     if kind == "Number" and not _is_sqs_number(string):
         return None
     return {"DataType": data_type, "StringValue": string}
+
+
+def _binary_value(encoded: Any) -> bytes | None:
+    if not isinstance(encoded, str):
+        return None
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _is_sqs_string(value: Any) -> TypeGuard[str]:
+    return isinstance(value, str) and bool(value) and not _NOT_SQS_TEXT.search(value)
 
 
 def _is_sqs_number(value: str) -> bool:

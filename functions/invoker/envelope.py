@@ -18,10 +18,9 @@ from typing import Any
 
 from botocore.loaders import Loader
 
+from invoker.contract import INVOKE_ENDPOINT_MAX_PAYLOAD_BYTES
 from invoker.outcomes import InvalidMessage
 
-# InvokeEndpoint accepts request bodies of at most 6,291,456 bytes (6 MiB).
-MAX_PAYLOAD_BYTES = 6_291_456
 # S3 object keys are at most 1,024 bytes of UTF-8.
 _MAX_S3_KEY_BYTES = 1024
 
@@ -324,8 +323,10 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def check_payload_size(size: int) -> None:
-    if size > MAX_PAYLOAD_BYTES:
-        raise InvalidMessage(f"payload is {size} bytes, above InvokeEndpoint's limit of {MAX_PAYLOAD_BYTES}")
+    if size > INVOKE_ENDPOINT_MAX_PAYLOAD_BYTES:
+        raise InvalidMessage(
+            f"payload is {size} bytes, above InvokeEndpoint's limit of {INVOKE_ENDPOINT_MAX_PAYLOAD_BYTES}"
+        )
 
 
 def _string_attribute(attributes: Mapping[str, Any], name: str) -> str | None:

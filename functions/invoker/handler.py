@@ -12,12 +12,10 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from botocore.config import Config as BotoConfig
 
-from invoker.concurrency import AdaptiveLimiter
 from invoker.config import load_config
+from invoker.contract import DEFAULT_METRICS_NAMESPACE, DEFAULT_SERVICE_NAME, Dimension, Env
 from invoker.events import sqs_records
-from invoker.invoker import Invoker
-from invoker.observability import emit_batch_metrics
-from invoker.processor import ConcurrentSqsProcessor
+from invoker.processor import Clients, build_processor
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -25,19 +23,17 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_s3 import S3Client
 
-    from invoker.invoker import BatchState
-
 config = load_config()  # a bad setting fails the cold start, naming the variable
-service = os.environ.get("POWERTOOLS_SERVICE_NAME") or "invoker"
+service = os.environ.get(Env.SERVICE_NAME) or DEFAULT_SERVICE_NAME
 logger = Logger(service=service)
 metrics = Metrics(
-    namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "SqsSageMakerInvoker", service=service
+    namespace=os.environ.get(Env.METRICS_NAMESPACE) or DEFAULT_METRICS_NAMESPACE, service=service
 )
-metrics.set_default_dimensions(endpoint=config.endpoint_name)
+metrics.set_default_dimensions(**{Dimension.ENDPOINT: config.endpoint_name})
 
 # The queue is the retry mechanism: one SDK attempt, whatever botocore's default retry mode is in the
 # runtime's version (legacy would retry ModelNotReady 429 five times, standard not at all). Transient
-# errors get a short, deadline-aware re-attempt in invoker.invoker instead. Containers must answer
+# errors get a short, deadline-aware re-attempt in invoker.invocation instead. Containers must answer
 # within 60 s, so a 70 s read timeout only fires when the service itself hangs.
 runtime_client = boto3.client(
     "sagemaker-runtime",
@@ -68,32 +64,13 @@ def s3_client() -> S3Client:
     return _s3_client
 
 
-limiter = AdaptiveLimiter(config.max_concurrency)
-invoker = Invoker(
-    config, runtime=runtime_client, sqs=sqs_client, s3=s3_client, limiter=limiter, logger=logger
+processor = build_processor(
+    config, Clients(runtime=runtime_client, sqs=sqs_client, s3=s3_client), logger=logger, metrics=metrics
 )
 
 
-def _batch_done(batch: BatchState, batch_size: int) -> None:
-    emit_batch_metrics(metrics, batch, batch_size, limiter.limit)
-    logger.info(
-        "batch done",
-        extra={
-            "batch_size": batch_size,
-            "succeeded": batch.succeeded,
-            "retried": dict(batch.retried),
-            "dead_lettered": dict(batch.dead_lettered),
-            "invocations": batch.invocations,
-            "concurrency_limit": limiter.limit,
-        },
-    )
-
-
-processor = ConcurrentSqsProcessor(invoker, sqs_client, on_batch_done=_batch_done, logger=logger)
-
-
 def record_handler(record: SQSRecord) -> dict[str, Any]:
-    return invoker.handle(record)
+    return processor.handle(record)
 
 
 def _traced[F: Callable[..., Any]](handler: F) -> F:

@@ -2,38 +2,12 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError, ParamValidationError
 
-
-class Disposition(StrEnum):
-    DELIVER = "deliver"
-    RETRY = "retry"
-    DEAD_LETTER = "dead_letter"
-
-
-class Reason(StrEnum):
-    # retry later
-    MODEL_NOT_READY = "model_not_ready"
-    THROTTLED = "throttled"
-    SERVICE_UNAVAILABLE = "service_unavailable"
-    INTERNAL_FAILURE = "internal_failure"
-    INTERNAL_DEPENDENCY = "internal_dependency"
-    TRANSPORT_ERROR = "transport_error"
-    UNEXPECTED_ERROR = "unexpected_error"
-    DEADLINE = "deadline"
-    FIFO_GROUP_BLOCKED = "fifo_group_blocked"
-    RESULT_DELIVERY_FAILED = "result_delivery_failed"
-    DEAD_LETTER_FAILED = "dead_letter_failed"
-    # dead-letter now
-    MODEL_ERROR = "model_error"
-    VALIDATION_ERROR = "validation_error"
-    INVALID_MESSAGE = "invalid_message"
-    RESULT_TOO_LARGE = "result_too_large"
-    RETRIES_EXHAUSTED = "retries_exhausted"
-
+from invoker.contract import Disposition, Reason
 
 RETRY = Disposition.RETRY
 DEAD_LETTER = Disposition.DEAD_LETTER
@@ -66,6 +40,20 @@ REATTEMPT_IN_BATCH: dict[Reason, int] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class ServiceAnswer:
+    """What the service said about a failed call, as it said it."""
+
+    error_code: str | None = None
+    http_status: int | None = None
+    original_status_code: int | None = None  # ModelError: the container's own status, message, log stream
+    original_message: str | None = None
+    log_stream_arn: str | None = None
+
+
+_NO_ANSWER = ServiceAnswer()
+
+
 class InvocationError(Exception):
     """A non-successful outcome of one message, with the data an operator needs."""
 
@@ -75,11 +63,7 @@ class InvocationError(Exception):
         message: str,
         *,
         disposition: Disposition,
-        error_code: str | None = None,
-        http_status: int | None = None,
-        original_status_code: int | None = None,
-        original_message: str | None = None,
-        log_stream_arn: str | None = None,
+        answer: ServiceAnswer = _NO_ANSWER,
         summary: str | None = None,
     ) -> None:
         super().__init__(message)
@@ -87,13 +71,13 @@ class InvocationError(Exception):
         # `message` may quote the request (a model's error often does, a validator's may): it goes to the
         # dead-letter copy only. `summary` never holds payload-derived text: it is what logs carry.
         self.message = message
-        self.summary = summary or error_code or reason.value
+        self.summary = summary or answer.error_code or reason.value
         self.disposition = disposition
-        self.error_code = error_code
-        self.http_status = http_status
-        self.original_status_code = original_status_code
-        self.original_message = original_message
-        self.log_stream_arn = log_stream_arn
+        self.error_code = answer.error_code
+        self.http_status = answer.http_status
+        self.original_status_code = answer.original_status_code
+        self.original_message = answer.original_message
+        self.log_stream_arn = answer.log_stream_arn
 
 
 class InvalidMessage(InvocationError):
@@ -142,9 +126,11 @@ def _from_client_error(exc: ClientError) -> InvocationError:
         reason,
         str(error.get("Message", "")) or code,
         disposition=disposition,
-        error_code=code,
-        http_status=int(status) if status is not None else None,
-        original_status_code=int(original) if original is not None else None,
-        original_message=response.get("OriginalMessage"),
-        log_stream_arn=response.get("LogStreamArn"),
+        answer=ServiceAnswer(
+            error_code=code,
+            http_status=int(status) if status is not None else None,
+            original_status_code=int(original) if original is not None else None,
+            original_message=response.get("OriginalMessage"),
+            log_stream_arn=response.get("LogStreamArn"),
+        ),
     )

@@ -1,27 +1,42 @@
-"""Powertools' BatchProcessor, with the records of a batch invoked concurrently.
+"""Powertools' BatchProcessor, with the records of a batch handled concurrently.
 
-Every record still goes through `_process_record` (Powertools' own success/failure bookkeeping), so the
-partial batch response is the one Powertools builds; only the order and parallelism change."""
+The processor owns the batch's state through Powertools' own hooks, as `SqsFifoPartialProcessor` does:
+`_prepare` starts it, `failure_handler` blocks a failed record's FIFO group, `_clean` applies the
+retries and reports the batch. Every record still goes through `_process_record` (Powertools' own
+success/failure bookkeeping), so the partial batch response is the one Powertools builds; only the
+order and parallelism change."""
 
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 
+from invoker.backoff import Pacing
+from invoker.batch import Batch
+from invoker.concurrency import AdaptiveLimiter
+from invoker.contract import Reason
+from invoker.invocation import EndpointCaller
+from invoker.message import MessageHandler
+from invoker.observability import BatchObservations, report_batch
+from invoker.retries import PendingRetries, Retries
+from invoker.writing import Writer
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from aws_lambda_powertools import Metrics
+    from aws_lambda_powertools.utilities.batch import ExceptionInfo, FailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
     from mypy_boto3_sqs import SQSClient
-    from mypy_boto3_sqs.type_defs import ChangeMessageVisibilityBatchRequestEntryTypeDef
 
-    from invoker.invoker import BatchState, Invoker, PendingRetry
+    from invoker.config import Config
 
-# ChangeMessageVisibilityBatch takes at most 10 entries.
-_VISIBILITY_BATCH = 10
 _LOG_FLUSH_SECONDS = 0.5
 
 
@@ -31,7 +46,7 @@ def plan_lanes(records: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     lanes: list[list[dict[str, Any]]] = []
     groups: dict[str, list[dict[str, Any]]] = {}
     for record in records:
-        group = (record.get("attributes") or {}).get("MessageGroupId")
+        group = _group_of(record)
         if group is None:
             lanes.append([record])
         elif group in groups:
@@ -42,38 +57,58 @@ def plan_lanes(records: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return lanes
 
 
-def queue_url_from_arn(arn: str) -> str:
-    """SQS's JSON protocol sends requests to the client's endpoint and uses the URL only to name the
-    queue, so the canonical form works against every SQS endpoint, AWS's or a local one."""
-    _, partition, _, region, account, name = arn.split(":", 5)
-    suffix = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
-    return f"https://sqs.{region}.{suffix}/{account}/{name}"
-
-
 class ConcurrentSqsProcessor(BatchProcessor):
     def __init__(
         self,
-        invoker: Invoker,
-        sqs: SQSClient,
+        messages: MessageHandler,
+        retries: Retries,
         *,
-        on_batch_done: Callable[[BatchState, int], None] | None = None,
-        logger: Any = None,
+        limiter: AdaptiveLimiter,
+        logger: Any,
+        metrics: Metrics | None = None,
     ) -> None:
         # A batch whose every record must come back is still a valid partial response: raising
         # BatchProcessingError would fail the invocation and count as a function error.
         super().__init__(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-        self._invoker = invoker
-        self._sqs = sqs
-        self._on_batch_done = on_batch_done
+        self._messages = messages
+        self._retries = retries
+        self.limiter = limiter
         self._log = logger
+        self._metrics = metrics
+        self.batch = Batch(remaining_ms=None)
+        self._blocked_groups: set[str] = set()
+        self._blocked_lock = threading.Lock()
         # Created once: a warm container reuses its threads.
-        self._pool_size = invoker.config.max_concurrency
+        self._pool_size = limiter.max_limit
         self._pool = ThreadPoolExecutor(max_workers=self._pool_size, thread_name_prefix="invoke")
 
-    def process(self) -> list[tuple[Any, ...]]:
+    # -- Powertools' hooks ---------------------------------------------------------------------------------
+    def _prepare(self) -> None:
+        super()._prepare()  # type: ignore[no-untyped-call]
         context = getattr(self, "lambda_context", None)
         remaining = context.get_remaining_time_in_millis if context is not None else None
-        batch = self._invoker.begin_batch(remaining)
+        self.batch = Batch(
+            remaining, BatchObservations(self._messages.config.endpoint_name), PendingRetries()
+        )
+        self._blocked_groups.clear()
+
+    def handle(self, record: SQSRecord) -> dict[str, Any]:
+        """The record handler (Powertools calls it from `_process_record`, in a worker thread)."""
+        group = _group_of(record.raw_event)
+        if group is not None and group in self._blocked_groups:
+            why = "an earlier message of its group is being retried"
+            return self._messages.hand_back(record, self.batch, Reason.FIFO_GROUP_BLOCKED, why)
+        return self._messages.handle(record, self.batch)
+
+    def failure_handler(self, record: Any, exception: ExceptionInfo) -> FailureResponse:
+        # The rest of a FIFO group must not overtake the message that is coming back.
+        group = _group_of(record.raw_event) if record is not None else None
+        if group is not None:
+            with self._blocked_lock:
+                self._blocked_groups.add(group)
+        return super().failure_handler(record, exception)
+
+    def process(self) -> list[tuple[Any, ...]]:
         lanes = plan_lanes(self.records)
         results: list[list[tuple[Any, ...]]] = [[] for _ in lanes]
         # A few long-lived workers pull lanes from a shared iterator: a future per worker rather
@@ -88,56 +123,64 @@ class ConcurrentSqsProcessor(BatchProcessor):
                 if item is None:
                     return
                 index, lane = item
-                results[index] = self._run_lane(lane)
+                results[index] = [self._process_record(record) for record in lane]
 
         workers = [self._pool.submit(worker) for _ in range(min(len(lanes), self._pool_size))]
         try:
             # This thread writes the workers' log lines while they run: one writer, no lock convoy,
             # and lines at most a flush interval late.
             while wait(workers, timeout=_LOG_FLUSH_SECONDS).not_done:
-                self._invoker.flush_logs()
+                self.batch.observed.flush(self._log)
             for future in workers:
                 future.result()
         finally:
-            self._invoker.flush_logs()
-        self._apply_visibility(batch.retries)
-        if self._on_batch_done is not None:
-            self._on_batch_done(batch, len(self.records))
+            self.batch.observed.flush(self._log)
         return [outcome for lane in results for outcome in lane]
 
-    def _run_lane(self, lane: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-        outcomes = []
-        for record in lane:
-            outcome = self._process_record(record)
-            outcomes.append(outcome)
-            group = (record.get("attributes") or {}).get("MessageGroupId")
-            if outcome[0] == "fail" and group is not None:
-                # The rest of the group must not overtake the message that is coming back.
-                self._invoker.block_group(group)
-        return outcomes
+    def _clean(self) -> None:
+        batch = self.batch
+        self._retries.apply(batch.retries)
+        report_batch(
+            batch.observed,
+            batch_size=len(self.records),
+            concurrency_limit=self.limiter.limit,
+            logger=self._log,
+            metrics=self._metrics,
+        )
+        super()._clean()  # type: ignore[no-untyped-call]
 
-    def _apply_visibility(self, retries: list[PendingRetry]) -> None:
-        by_queue: dict[str, list[PendingRetry]] = defaultdict(list)
-        for retry in retries:
-            by_queue[retry.source_arn].append(retry)
-        for arn, pending in by_queue.items():
-            url = queue_url_from_arn(arn)
-            for start in range(0, len(pending), _VISIBILITY_BATCH):
-                chunk = pending[start : start + _VISIBILITY_BATCH]
-                entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
-                    {"Id": str(i), "ReceiptHandle": r.receipt_handle, "VisibilityTimeout": r.delay_seconds}
-                    for i, r in enumerate(chunk)
-                ]
-                try:
-                    response = self._sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
-                    failed = [chunk[int(f["Id"])].message_id for f in response.get("Failed", [])]
-                except Exception as exc:
-                    failed = [r.message_id for r in chunk]
-                    if self._log is not None:
-                        self._log.warning(
-                            "visibility change failed", extra={"error": f"{type(exc).__name__}: {exc}"}
-                        )
-                if failed and self._log is not None:
-                    # Still reported as failed, so not lost: they come back after the queue's own
-                    # visibility timeout instead of the backoff.
-                    self._log.warning("backoff not applied", extra={"message_ids": failed})
+
+def _group_of(record: dict[str, Any]) -> str | None:
+    attributes = record.get("attributes")
+    return attributes.get("MessageGroupId") if isinstance(attributes, dict) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Clients:
+    runtime: SageMakerRuntimeClient
+    sqs: SQSClient
+    s3: Callable[[], S3Client]  # a factory: most routes never touch S3, so its client is built on first use
+
+
+def build_processor(
+    config: Config,
+    clients: Clients,
+    *,
+    logger: Any,
+    metrics: Metrics | None = None,
+    pacing: Pacing | None = None,
+) -> ConcurrentSqsProcessor:
+    """The whole function, wired: the handler module builds it once per cold start, the tests with fakes."""
+    pacing = pacing or Pacing()
+    # Built once per cold start: a warm container keeps what it learnt about the endpoint's capacity.
+    limiter = AdaptiveLimiter(config.max_concurrency)
+    caller = EndpointCaller(config, clients.runtime, clients.s3, limiter, pacing)
+    retries = Retries(config, clients.sqs, rng=pacing.rng, logger=logger)
+    writer = Writer(config, clients.sqs, clients.s3)
+    return ConcurrentSqsProcessor(
+        MessageHandler(config, caller, writer, retries),
+        retries,
+        limiter=limiter,
+        logger=logger,
+        metrics=metrics,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -32,22 +33,29 @@ def encode_body(body: bytes, content_type: str | None) -> dict[str, Any]:
         return {"bodyBase64": base64.b64encode(body).decode()}
 
 
+@dataclass(frozen=True, slots=True)
+class ResultSource:
+    """Which message and endpoint a result answers."""
+
+    request_id: str
+    message_id: str
+    endpoint_name: str
+    receive_count: int
+
+
 def result_document(
-    *,
-    request_id: str,
-    message_id: str,
-    endpoint_name: str,
+    source: ResultSource,
     response: dict[str, Any],
+    *,
     body: bytes | None,
     body_s3_uri: str | None,
     latency_ms: float,
-    receive_count: int,
 ) -> dict[str, Any]:
     content_type = response.get("ContentType")
     document: dict[str, Any] = {
-        "requestId": request_id,
-        "messageId": message_id,
-        "endpointName": endpoint_name,
+        "requestId": source.request_id,
+        "messageId": source.message_id,
+        "endpointName": source.endpoint_name,
         "contentType": content_type,
     }
     if body_s3_uri is not None:
@@ -60,5 +68,5 @@ def result_document(
         if response.get(member) is not None:
             document[key] = response[member]
     document["latencyMs"] = round(latency_ms, 3)
-    document["receiveCount"] = receive_count
+    document["receiveCount"] = source.receive_count
     return document

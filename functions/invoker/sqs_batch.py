@@ -8,17 +8,13 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from invoker.contract import SQS_MAX_BATCH_ENTRIES, SQS_MAX_MESSAGE_BYTES
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef, SendMessageBatchRequestEntryTypeDef
-
-# SendMessageBatch: at most 10 entries, and the sum of the entries' sizes at most 1 MiB.
-MAX_BATCH_ENTRIES = 10
-MAX_BATCH_BYTES = 1_048_576
-# One SQS message, attributes included, is at most 1 MiB.
-MAX_MESSAGE_BYTES = 1_048_576
 
 
 def message_size(body: str, attributes: Mapping[str, MessageAttributeValueTypeDef] | None = None) -> int:
@@ -75,9 +71,9 @@ class SqsBatchSender:
     def send(self, message: OutgoingMessage) -> None:
         future: Future[None] = Future()
         size = message.size()  # outside the lock, and so that taking a batch cannot fail
-        if size > MAX_MESSAGE_BYTES:
+        if size > SQS_MAX_MESSAGE_BYTES:
             # Refused here: in a SendMessageBatch call it could fail the other entries too.
-            raise SendFailed("MessageTooLong", f"{size} bytes, above SQS's limit of {MAX_MESSAGE_BYTES}")
+            raise SendFailed("MessageTooLong", f"{size} bytes, above SQS's limit of {SQS_MAX_MESSAGE_BYTES}")
         with self._lock:
             self._pending.append((message, size, future))
             lead = not self._leader_active
@@ -99,9 +95,10 @@ class SqsBatchSender:
     def _take_batch(self) -> list[tuple[OutgoingMessage, Future[None]]]:
         batch: list[tuple[OutgoingMessage, Future[None]]] = []
         size = 0
-        while self._pending and len(batch) < MAX_BATCH_ENTRIES:
+        while self._pending and len(batch) < SQS_MAX_BATCH_ENTRIES:
             message, entry_size, future = self._pending[0]
-            if batch and size + entry_size > MAX_BATCH_BYTES:
+            # The sum of the entries' sizes is bounded by the one-message limit too.
+            if batch and size + entry_size > SQS_MAX_MESSAGE_BYTES:
                 break
             self._pending.popleft()
             batch.append((message, future))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from invoker import envelope as invoker_envelope
+from invoker.contract import INVOKE_ENDPOINT_MAX_PAYLOAD_BYTES
 from invoker.outcomes import InvalidMessage
 
 from sqs_sagemaker_invoker.cli.errors import CliError
@@ -19,8 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
 # The function's own rules and limits: a request the CLI accepts is one the function accepts.
-MAX_PAYLOAD_BYTES = invoker_envelope.MAX_PAYLOAD_BYTES  # InvokeEndpoint's request body limit
-SQS_MAX_MESSAGE_BYTES = 1_048_576  # SendMessage, and the sum of one SendMessageBatch
+MAX_PAYLOAD_BYTES = INVOKE_ENDPOINT_MAX_PAYLOAD_BYTES
 REQUEST_ID = invoker_envelope.REQUEST_ID
 
 

@@ -17,9 +17,10 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from invoker.contract import DEFAULT_METRICS_NAMESPACE, DEFAULT_SERVICE_NAME, Env
 
 from sqs_sagemaker_invoker.cli.errors import CliError, describe_aws_error, error_code, error_message
-from sqs_sagemaker_invoker.infra.routes import DEFAULT_METRICS_NAMESPACE, DEFAULT_SERVICE_NAME, output_prefix
+from sqs_sagemaker_invoker.infra.routes import output_prefix
 from sqs_sagemaker_invoker.project import find_project_dir
 
 if TYPE_CHECKING:
@@ -220,8 +221,8 @@ class Target:
         env = config.get("Environment", {}).get("Variables", {})
         return FunctionInfo(
             log_group=config.get("LoggingConfig", {}).get("LogGroup") or default_group,
-            namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or info.namespace,
-            service=env.get("POWERTOOLS_SERVICE_NAME") or info.service,
+            namespace=env.get(Env.METRICS_NAMESPACE) or info.namespace,
+            service=env.get(Env.SERVICE_NAME) or info.service,
         )
 
     def queue_arn(self, url: str) -> str:

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from invoker.contract import Dimension, Metric
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -29,9 +31,9 @@ HEIGHT: Final = 6
 HEADER_HEIGHT: Final = 2
 RED: Final = "#d62728"
 ORANGE: Final = "#ff7f0e"
-ENDPOINT_DIMENSION: Final = "endpoint"
-REASON_DIMENSION: Final = "reason"
-SERVICE_DIMENSION: Final = "service"
+ENDPOINT_DIMENSION: Final = Dimension.ENDPOINT
+REASON_DIMENSION: Final = Dimension.REASON
+SERVICE_DIMENSION: Final = Dimension.SERVICE
 
 Widget = dict[str, Any]
 
@@ -147,25 +149,25 @@ def route_rows(names: DashboardRoute, *, namespace: str, service: str, region: s
         f"{cfg.name}: requests",
         region,
         [
-            metric("Invocations", "Sum", "endpoint calls"),
-            metric("Succeeded", "Sum", "succeeded"),
-            metric("Retried", "Sum", "retried"),
-            metric("DeadLettered", "Sum", "dead-lettered"),
-            metric("InvocationReattempts", "Sum", "SDK re-attempts", right=True),
+            metric(Metric.INVOCATIONS, "Sum", "endpoint calls"),
+            metric(Metric.SUCCEEDED, "Sum", "succeeded"),
+            metric(Metric.RETRIED, "Sum", "retried"),
+            metric(Metric.DEAD_LETTERED, "Sum", "dead-lettered"),
+            metric(Metric.INVOCATION_REATTEMPTS, "Sum", "SDK re-attempts", right=True),
         ],
     )
     latency = _graph(
         f"{cfg.name}: InvokeEndpoint latency (ms)",
         region,
-        [metric("InvocationLatency", p, p) for p in ("p50", "p90", "p99")],
+        [metric(Metric.INVOCATION_LATENCY, p, p) for p in ("p50", "p90", "p99")],
     )
     retried = _graph(
-        f"{cfg.name}: retried by reason", region, [_by_reason(namespace, service, endpoint, "Retried")]
+        f"{cfg.name}: retried by reason", region, [_by_reason(namespace, service, endpoint, Metric.RETRIED)]
     )
     dead = _graph(
         f"{cfg.name}: dead-lettered by reason",
         region,
-        [_by_reason(namespace, service, endpoint, "DeadLettered")],
+        [_by_reason(namespace, service, endpoint, Metric.DEAD_LETTERED)],
     )
     duration = _graph(
         f"{cfg.name}: function duration (ms)",
@@ -178,8 +180,8 @@ def route_rows(names: DashboardRoute, *, namespace: str, service: str, region: s
         region,
         [
             _lambda_metric(fn, "ConcurrentExecutions", "Maximum", "function instances"),
-            metric("ConcurrencyLimit", "Maximum", "in-function limit", right=True),
-            metric("BatchSize", "Average", "batch size (avg)", right=True),
+            metric(Metric.CONCURRENCY_LIMIT, "Maximum", "in-function limit", right=True),
+            metric(Metric.BATCH_SIZE, "Average", "batch size (avg)", right=True),
         ],
     )
     errors = _graph(

@@ -14,6 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from invoker.contract import (
+    DEADLINE_MARGIN_SECONDS_RANGE,
+    DEFAULT_METRICS_NAMESPACE,
+    DEFAULT_SERVICE_NAME,
+    ENDPOINT_NAME,
+    MAX_CONCURRENCY_RANGE,
+    MAX_RECEIVE_COUNT_RANGE,
+    READ_TIMEOUT_SECONDS_RANGE,
+    RETRY_SECONDS_RANGE,
+    SQS_MAX_VISIBILITY_SECONDS,
+    Env,
+)
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -33,11 +46,8 @@ REQUEST_PAYLOAD_EXPIRY_DAYS: Final = 15
 DEAD_LETTER_BODY_EXPIRY_DAYS: Final = QUEUE_RETENTION_SECONDS // 86_400 + 1
 
 DEFAULT_STACK_NAME: Final = "SqsSageMakerInvoker"
-DEFAULT_METRICS_NAMESPACE: Final = "SqsSageMakerInvoker"
-DEFAULT_SERVICE_NAME: Final = "invoker"
 
 # AWS limits, from the Lambda and SQS quotas pages and the event source mapping API reference.
-SQS_MAX_VISIBILITY_SECONDS: Final = 43_200
 FIFO_MAX_BATCH_SIZE: Final = 10
 STANDARD_MAX_BATCH_SIZE: Final = 10_000
 UNBATCHED_MAX_BATCH_SIZE: Final = 10
@@ -51,7 +61,6 @@ RUNTIMES: Final = ("python3.12", "python3.13")
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 _ROUTE_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}")
-_ENDPOINT_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 _STACK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,127}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _NAMESPACE = re.compile(r"[A-Za-z0-9._/#:-]{1,255}")
@@ -190,31 +199,31 @@ def function_environment(
     if (payload_s3_prefix is not None) != route.large_payloads:
         raise ValueError(f"route {route.name}: payload_s3_prefix must be given iff largePayloads is on")
     env = {
-        "ENDPOINT_NAME": route.endpoint_name,
-        "DEAD_LETTER_QUEUE_URL": dlq_url,
-        "DEAD_LETTER_BUCKET": dead_letter_bucket,
-        "DEAD_LETTER_PREFIX": DEAD_LETTERS_PREFIX,
-        "RESULTS_MODE": route.results.mode,
-        "MAX_RECEIVE_COUNT": str(route.max_receive_count),
-        "RETRY_BASE_SECONDS": str(route.retry_base_seconds),
-        "RETRY_MAX_SECONDS": str(route.retry_max_seconds),
-        "MAX_CONCURRENCY": str(route.function_concurrency),
-        "MESSAGE_FORMAT": route.message_format,
-        "READ_TIMEOUT_SECONDS": str(route.read_timeout_seconds),
-        "DEADLINE_MARGIN_SECONDS": str(route.deadline_margin_seconds),
-        "LOG_PAYLOADS": _flag(route.log_payloads),
-        "ENABLE_TRACING": _flag(route.tracing),
-        "POWERTOOLS_SERVICE_NAME": service,
-        "POWERTOOLS_METRICS_NAMESPACE": namespace,
+        Env.ENDPOINT_NAME: route.endpoint_name,
+        Env.DEAD_LETTER_QUEUE_URL: dlq_url,
+        Env.DEAD_LETTER_BUCKET: dead_letter_bucket,
+        Env.DEAD_LETTER_PREFIX: DEAD_LETTERS_PREFIX,
+        Env.RESULTS_MODE: route.results.mode,
+        Env.MAX_RECEIVE_COUNT: str(route.max_receive_count),
+        Env.RETRY_BASE_SECONDS: str(route.retry_base_seconds),
+        Env.RETRY_MAX_SECONDS: str(route.retry_max_seconds),
+        Env.MAX_CONCURRENCY: str(route.function_concurrency),
+        Env.MESSAGE_FORMAT: route.message_format,
+        Env.READ_TIMEOUT_SECONDS: str(route.read_timeout_seconds),
+        Env.DEADLINE_MARGIN_SECONDS: str(route.deadline_margin_seconds),
+        Env.LOG_PAYLOADS: _flag(route.log_payloads),
+        Env.ENABLE_TRACING: _flag(route.tracing),
+        Env.SERVICE_NAME: service,
+        Env.METRICS_NAMESPACE: namespace,
         "POWERTOOLS_LOG_LEVEL": route.log_level,
     }
     if results_queue_url is not None:
-        env["RESULTS_QUEUE_URL"] = results_queue_url
+        env[Env.RESULTS_QUEUE_URL] = results_queue_url
     if results_bucket is not None:
-        env["RESULTS_BUCKET"] = results_bucket
-        env["RESULTS_PREFIX"] = RESULTS_PREFIX
+        env[Env.RESULTS_BUCKET] = results_bucket
+        env[Env.RESULTS_PREFIX] = RESULTS_PREFIX
     if payload_s3_prefix is not None:
-        env["PAYLOAD_S3_PREFIX"] = payload_s3_prefix
+        env[Env.PAYLOAD_S3_PREFIX] = payload_s3_prefix
     return env
 
 
@@ -336,7 +345,7 @@ def _parse_route(raw: Any, path: str) -> RouteConfig:  # noqa: PLR0915 - one che
             "digits or hyphens"
         )
     endpoint = obj.required_string("endpointName")
-    if not _ENDPOINT_NAME.fullmatch(endpoint):
+    if not ENDPOINT_NAME.fullmatch(endpoint):
         raise ConfigError(
             f"{path}.endpointName: {endpoint!r} is not a SageMaker endpoint name "
             "(1-63 letters, digits and hyphens, starting and ending with a letter or digit)"
@@ -378,10 +387,10 @@ def _parse_route(raw: Any, path: str) -> RouteConfig:  # noqa: PLR0915 - one che
         # A cap by default: an uncapped mapping would let a burst of messages flood the endpoint.
         max_concurrency = obj.integer("maxConcurrency", d.max_concurrency or 2, 2, 1000)
 
-    function_concurrency = obj.integer("functionConcurrency", d.function_concurrency, 1, 256)
+    function_concurrency = obj.integer("functionConcurrency", d.function_concurrency, *MAX_CONCURRENCY_RANGE)
     memory = obj.integer("memoryMb", d.memory_mb, 128, 10_240)
-    read_timeout = obj.integer("readTimeoutSeconds", d.read_timeout_seconds, 1, 900)
-    margin = obj.integer("deadlineMarginSeconds", d.deadline_margin_seconds, 0, 300)
+    read_timeout = obj.integer("readTimeoutSeconds", d.read_timeout_seconds, *READ_TIMEOUT_SECONDS_RANGE)
+    margin = obj.integer("deadlineMarginSeconds", d.deadline_margin_seconds, *DEADLINE_MARGIN_SECONDS_RANGE)
     timeout = obj.integer("timeoutSeconds", d.timeout_seconds, 1, LAMBDA_MAX_TIMEOUT_SECONDS)
     if timeout <= read_timeout + margin:
         raise ConfigError(
@@ -389,7 +398,9 @@ def _parse_route(raw: Any, path: str) -> RouteConfig:  # noqa: PLR0915 - one che
             f"readTimeoutSeconds + deadlineMarginSeconds = {read_timeout} + {margin} = "
             f"{read_timeout + margin} (the function starts no call with less time left)"
         )
-    multiplier = obj.integer("visibilityTimeoutMultiplier", d.visibility_timeout_multiplier, 1, 43_200)
+    multiplier = obj.integer(
+        "visibilityTimeoutMultiplier", d.visibility_timeout_multiplier, 1, SQS_MAX_VISIBILITY_SECONDS
+    )
     if multiplier < MIN_VISIBILITY_MULTIPLIER:
         raise ConfigError(
             f"{path}.visibilityTimeoutMultiplier: {multiplier} is below {MIN_VISIBILITY_MULTIPLIER}; "
@@ -402,9 +413,9 @@ def _parse_route(raw: Any, path: str) -> RouteConfig:  # noqa: PLR0915 - one che
             f"{multiplier * timeout} s is above {SQS_MAX_VISIBILITY_SECONDS} s, the SQS visibility limit"
         )
 
-    max_receive = obj.integer("maxReceiveCount", d.max_receive_count, 1, 1000)
-    retry_base = obj.integer("retryBaseSeconds", d.retry_base_seconds, 0, SQS_MAX_VISIBILITY_SECONDS)
-    retry_max = obj.integer("retryMaxSeconds", d.retry_max_seconds, 0, SQS_MAX_VISIBILITY_SECONDS)
+    max_receive = obj.integer("maxReceiveCount", d.max_receive_count, *MAX_RECEIVE_COUNT_RANGE)
+    retry_base = obj.integer("retryBaseSeconds", d.retry_base_seconds, *RETRY_SECONDS_RANGE)
+    retry_max = obj.integer("retryMaxSeconds", d.retry_max_seconds, *RETRY_SECONDS_RANGE)
     if retry_max < retry_base:
         raise ConfigError(f"{path}.retryMaxSeconds: {retry_max} is below retryBaseSeconds {retry_base}")
     message_format = obj.choice("messageFormat", d.message_format, ("envelope", "raw"))

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from invoker.contract import LetterAttribute
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -314,9 +315,9 @@ class Demo:
         )
 
     def _on_dead_letter(self, message: dict[str, Any]) -> None:
-        reason = _attribute(message, "invoker.reason")
+        reason = _attribute(message, LetterAttribute.REASON)
         # The redrive policy moves a message without the function's attributes (same message id).
-        message_id = _attribute(message, "invoker.message_id") or message["MessageId"]
+        message_id = _attribute(message, LetterAttribute.MESSAGE_ID) or message["MessageId"]
         self.ledger.add(message_id, Outcome(DLQ, reason or REDRIVE_POLICY))
 
     def _queue_empty(self, sqs: SQSClient, url: str) -> bool:

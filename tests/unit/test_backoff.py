@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from invoker.backoff import backoff_ceiling, backoff_seconds
+from invoker.contract import SQS_MAX_VISIBILITY_SECONDS
 
-MAX_VISIBILITY = 43_200
+MAX_VISIBILITY = SQS_MAX_VISIBILITY_SECONDS
 
 
 @pytest.mark.parametrize(

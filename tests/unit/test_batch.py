@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch import process_partial_response
 from botocore.exceptions import ReadTimeoutError
-from invoker.concurrency import AdaptiveLimiter
+from invoker.backoff import Pacing
 from invoker.config import load_config
-from invoker.invoker import Invoker
-from invoker.processor import ConcurrentSqsProcessor, plan_lanes, queue_url_from_arn
+from invoker.processor import Clients, build_processor, plan_lanes
+from invoker.retries import queue_url_from_arn
 
 from tests.factories import FIFO_QUEUE_ARN, FakeContext, function_env, sqs_event, sqs_record, string_attribute
 from tests.unit.fakes import FakeRuntime, FakeS3, FakeSqs, ok_response, service_error
@@ -30,23 +30,18 @@ class Harness:
         self.runtime = runtime
         self.sqs = FakeSqs()
         self.s3 = FakeS3()
-        self.limiter = AdaptiveLimiter(self.config.max_concurrency)
-        self.invoker = Invoker(
+        self.processor = build_processor(
             self.config,
-            runtime=runtime,  # type: ignore[arg-type]
-            sqs=self.sqs,  # type: ignore[arg-type]
-            s3=lambda: self.s3,  # type: ignore[arg-type,return-value]
-            limiter=self.limiter,
+            Clients(runtime=runtime, sqs=self.sqs, s3=lambda: self.s3),  # type: ignore[arg-type,return-value]
             logger=logger or logging.getLogger("test"),
-            rng=random.Random(7),
-            sleep=lambda _s: None,
+            pacing=Pacing(random.Random(7), sleep=lambda _s: None),
         )
-        self.processor = ConcurrentSqsProcessor(self.invoker, self.sqs)  # type: ignore[arg-type]
+        self.limiter = self.processor.limiter
 
     def run(self, *records: dict[str, Any], context: FakeContext | None = None) -> set[str]:
         response = process_partial_response(
             event=sqs_event(*records),
-            record_handler=self.invoker.handle,
+            record_handler=self.processor.handle,
             processor=self.processor,
             context=context or FakeContext(),  # type: ignore[arg-type]
         )
@@ -231,7 +226,7 @@ def test_a_throttling_blip_is_ridden_out_inside_the_batch() -> None:
     harness = Harness(FakeRuntime(behaviour), MAX_CONCURRENCY="1")
     assert harness.run(sqs_record({"bodyText": "x"})) == set()
     assert len(harness.results()) == 1
-    assert harness.invoker.batch.reattempts == 1
+    assert harness.processor.batch.observed.reattempts == 1
     assert harness.limiter.limit == 1
 
 
@@ -242,7 +237,7 @@ def test_transport_errors_are_retried() -> None:
     harness = Harness(FakeRuntime(behaviour))
     record = sqs_record({"bodyText": "x"})
     assert harness.run(record) == {record["messageId"]}
-    assert harness.invoker.batch.retried == {"transport_error": 1}
+    assert harness.processor.batch.observed.retried == {"transport_error": 1}
 
 
 def test_model_not_ready_stops_the_rest_of_the_batch_from_invoking() -> None:
@@ -254,7 +249,7 @@ def test_model_not_ready_stops_the_rest_of_the_batch_from_invoking() -> None:
     # THEN only the first message reached the endpoint; all come back as model_not_ready with backoff
     assert len(harness.runtime.calls) == 1
     assert failures == {r["messageId"] for r in records}
-    assert harness.invoker.batch.retried == {"model_not_ready": 6}
+    assert harness.processor.batch.observed.retried == {"model_not_ready": 6}
     assert len(harness.sqs.visibility) == 6
 
 
@@ -268,7 +263,7 @@ def test_no_invocation_starts_past_the_deadline() -> None:
     assert harness.runtime.calls == []
     assert failures == {r["messageId"] for r in records}
     assert set(harness.visibility().values()) == {0}
-    assert harness.invoker.batch.retried == {"deadline": 3}
+    assert harness.processor.batch.observed.retried == {"deadline": 3}
 
 
 def test_deadline_allows_invocations_with_enough_time_left() -> None:
@@ -298,7 +293,7 @@ def test_fifo_group_stops_at_its_first_failure_and_other_groups_go_on() -> None:
     invoked = [call["Body"].decode() for call in harness.runtime.calls]
     assert [n for n in invoked if n.startswith("a")] == ["a1", "a2", "a2"]  # one in-batch re-attempt
     assert [n for n in invoked if n.startswith("b")] == ["b1", "b2"]
-    assert harness.invoker.batch.retried == {"service_unavailable": 1, "fifo_group_blocked": 2}
+    assert harness.processor.batch.observed.retried == {"service_unavailable": 1, "fifo_group_blocked": 2}
     visibility = harness.visibility()
     assert visibility[records["a3"]["receiptHandle"]] == 0
     assert visibility[records["a4"]["receiptHandle"]] == 0
@@ -322,7 +317,7 @@ def test_a_failed_dead_letter_write_keeps_the_message() -> None:
     harness.sqs.fail_queues.add(DLQ)
     record = sqs_record({"bodyText": "x"})
     assert harness.run(record) == {record["messageId"]}
-    assert harness.invoker.batch.retried == {"dead_letter_failed": 1}
+    assert harness.processor.batch.observed.retried == {"dead_letter_failed": 1}
 
 
 def test_a_failed_result_write_keeps_the_message_and_does_not_dead_letter() -> None:
@@ -330,7 +325,7 @@ def test_a_failed_result_write_keeps_the_message_and_does_not_dead_letter() -> N
     harness.sqs.fail_queues.add(RESULTS)
     record = sqs_record({"bodyText": "x"})
     assert harness.run(record) == {record["messageId"]}
-    assert harness.invoker.batch.retried == {"result_delivery_failed": 1}
+    assert harness.processor.batch.observed.retried == {"result_delivery_failed": 1}
     assert harness.dead_letters() == []
 
 

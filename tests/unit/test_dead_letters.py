@@ -8,25 +8,27 @@ from typing import TYPE_CHECKING, Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from invoker import dead_letters
-from invoker.sqs_batch import MAX_MESSAGE_BYTES, message_size
+from invoker.contract import SQS_MAX_MESSAGE_BYTES
+from invoker.contract import LetterAttribute as Attr
+from invoker.sqs_batch import message_size
 
 from tests.unit.fakes import sqs_size
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
-LIMIT = MAX_MESSAGE_BYTES
+LIMIT = SQS_MAX_MESSAGE_BYTES
 sqs_chars = st.characters(codec="utf-8", exclude_categories=("Cs", "Cc"))
 
 
 def ours(error: str = "the model said no") -> dict[str, MessageAttributeValueTypeDef]:
     return {
-        dead_letters.REASON: dead_letters.text("model_error"),
-        dead_letters.ERROR: dead_letters.text(error),
-        dead_letters.REQUEST_ID: dead_letters.text("r-1"),
-        dead_letters.MESSAGE_ID: dead_letters.text("00000000-0000-4000-8000-000000000001"),
-        dead_letters.RECEIVE_COUNT: dead_letters.number(1),
-        dead_letters.SOURCE_QUEUE_ARN: dead_letters.text("arn:aws:sqs:us-east-1:123456789012:requests"),
+        Attr.REASON: dead_letters.text("model_error"),
+        Attr.ERROR: dead_letters.text(error),
+        Attr.REQUEST_ID: dead_letters.text("r-1"),
+        Attr.MESSAGE_ID: dead_letters.text("00000000-0000-4000-8000-000000000001"),
+        Attr.RECEIVE_COUNT: dead_letters.number(1),
+        Attr.SOURCE_QUEUE_ARN: dead_letters.text("arn:aws:sqs:us-east-1:123456789012:requests"),
     }
 
 
@@ -75,7 +77,7 @@ def test_a_fitted_letter_never_exceeds_the_limit_and_keeps_the_reason(
     # WHEN fitted
     letter = dead_letters.fit(body, ours(error or "x"), producer)
     # THEN it is None (pointer needed) only when the body cannot fit with our mandatory attributes
-    mandatory = {k: v for k, v in ours().items() if k != dead_letters.ERROR}
+    mandatory = {k: v for k, v in ours().items() if k != Attr.ERROR}
     if letter is None:
         assert message_size(body, mandatory) > LIMIT
         return
@@ -85,7 +87,7 @@ def test_a_fitted_letter_never_exceeds_the_limit_and_keeps_the_reason(
     assert mandatory.items() <= letter.attributes.items()
     # AND a producer attribute is only dropped once our error text is gone entirely
     if letter.dropped:
-        assert dead_letters.ERROR not in letter.attributes
+        assert Attr.ERROR not in letter.attributes
 
 
 def test_our_error_text_is_trimmed_before_any_producer_attribute_is_dropped() -> None:
@@ -97,7 +99,7 @@ def test_our_error_text_is_trimmed_before_any_producer_attribute_is_dropped() ->
     letter = dead_letters.fit(body, ours("e" * 1024), producer)
     # THEN the error lost exactly 100 bytes and the producer attribute is kept
     assert letter is not None
-    assert letter.attributes[dead_letters.ERROR].get("StringValue") == "e" * 924
+    assert letter.attributes[Attr.ERROR].get("StringValue") == "e" * 924
     assert letter.error_trimmed
     assert letter.dropped == ()
     assert letter.attributes["tenant"] == {"DataType": "String", "StringValue": "acme"}
@@ -110,7 +112,7 @@ def test_a_body_that_cannot_fit_with_the_reason_needs_a_pointer() -> None:
     # AND the pointer letter fits, whatever was around it
     uri = "s3://bucket/dead-letters/00000000-0000-4000-8000-000000000001.body"
     pointer = dead_letters.fit(
-        dead_letters.pointer_body(uri), {**ours(), dead_letters.BODY_S3_URI: dead_letters.text(uri)}, {}
+        dead_letters.pointer_body(uri), {**ours(), Attr.BODY_S3_URI: dead_letters.text(uri)}, {}
     )
     assert pointer is not None
     assert (

@@ -9,9 +9,11 @@ from typing import Any
 
 import botocore.session
 import pytest
-from invoker.envelope import MAX_PAYLOAD_BYTES, InvokeRequest, parse_envelope, parse_raw
+from invoker.contract import INVOKE_ENDPOINT_MAX_PAYLOAD_BYTES as MAX_PAYLOAD_BYTES
+from invoker.contract import Disposition, Reason
 from invoker.envelope import MEMBERS as PARSER_MEMBERS
-from invoker.outcomes import Disposition, InvalidMessage, Reason
+from invoker.envelope import InvokeRequest, parse_envelope, parse_raw
+from invoker.outcomes import InvalidMessage
 
 MESSAGE_ID = "0b5c3e2a-6f0d-4b8e-9d5a-1f2e3d4c5b6a"
 PREFIX = "s3://payload-bucket/incoming/"

@@ -17,13 +17,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from invoker.concurrency import AdaptiveLimiter
+from invoker.backoff import Pacing
 from invoker.config import load_config
 from invoker.envelope import parse_envelope
 from invoker.events import NotAnSqsEvent
-from invoker.invoker import Invoker
 from invoker.outcomes import InvalidMessage
-from invoker.processor import ConcurrentSqsProcessor
+from invoker.processor import Clients, build_processor
 
 from tests.factories import FakeContext, function_env, sqs_event, sqs_record
 from tests.unit.fakes import FakeRuntime, FakeSqs
@@ -60,29 +59,21 @@ def handler() -> Iterator[ModuleType]:
 
 
 class Route:
-    """The handler module wired to fakes: its own `lambda_handler`, a fresh Invoker and processor."""
+    """The handler module wired to fakes: its own `lambda_handler`, a processor built the way it builds one."""
 
     def __init__(self, handler: ModuleType, monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
         self.handler = handler
         self.runtime = FakeRuntime()
         self.sqs = FakeSqs()
         config = load_config(function_env(**env))
-        invoker = Invoker(
+        processor = build_processor(
             config,
-            runtime=self.runtime,  # type: ignore[arg-type]
-            sqs=self.sqs,  # type: ignore[arg-type]
-            s3=lambda: pytest.fail("S3 not expected"),
-            limiter=AdaptiveLimiter(config.max_concurrency),
+            Clients(runtime=self.runtime, sqs=self.sqs, s3=lambda: pytest.fail("S3 not expected")),  # type: ignore[arg-type]
             logger=logging.getLogger("test"),
-            rng=random.Random(7),
-            sleep=lambda _s: None,
+            metrics=handler.metrics,
+            pacing=Pacing(random.Random(7), sleep=lambda _s: None),
         )
-        monkeypatch.setattr(handler, "invoker", invoker)
-        monkeypatch.setattr(
-            handler,
-            "processor",
-            ConcurrentSqsProcessor(invoker, self.sqs, on_batch_done=handler._batch_done),  # type: ignore[arg-type]
-        )
+        monkeypatch.setattr(handler, "processor", processor)
 
     def receive(self, record: dict[str, Any]) -> dict[str, Any]:
         """One first receive of `record`; returns the handler's response."""

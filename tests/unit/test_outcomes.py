@@ -21,13 +21,12 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 from botocore.stub import Stubber
+from invoker.contract import Disposition, Reason
 from invoker.outcomes import (
     ERROR_CODES,
     REATTEMPT_IN_BATCH,
-    Disposition,
     InvalidMessage,
     InvocationError,
-    Reason,
     RetryLater,
     classify,
 )

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from invoker.results import encode_body, is_json_content_type, result_document
+from invoker.results import ResultSource, encode_body, is_json_content_type, result_document
 
 
 def response(**members: Any) -> dict[str, Any]:
@@ -33,7 +33,10 @@ def document(**overrides: Any) -> dict[str, Any]:
         "receive_count": 1,
     }
     arguments.update(overrides)
-    return result_document(**arguments)
+    source = ResultSource(
+        *(arguments.pop(name) for name in ("request_id", "message_id", "endpoint_name", "receive_count"))
+    )
+    return result_document(source, **arguments)
 
 
 @pytest.mark.parametrize(

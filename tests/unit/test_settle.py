@@ -14,6 +14,7 @@ from aws_lambda_powertools import Logger
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from invoker import dead_letters
+from invoker.contract import LetterAttribute as Attr
 
 from tests.factories import sqs_record, string_attribute
 from tests.unit.fakes import SQS_LIMIT, FakeRuntime, ok_response, service_error, sqs_size
@@ -148,7 +149,7 @@ def test_an_attribute_that_cannot_be_copied_is_dropped_and_logged_not_fatal() ->
     # AND the dropped attribute is named in a log line, and the disposition counted
     [note] = [line for line in lines(stream) if line["message"].startswith("dead-letter copy trimmed")]
     assert note["unusable_attributes"] == ["blob"]
-    assert harness.invoker.batch.dead_lettered == {"model_error": 1}
+    assert harness.processor.batch.observed.dead_lettered == {"model_error": 1}
 
 
 def test_a_failure_while_settling_becomes_a_counted_logged_retry(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -168,7 +169,7 @@ def test_a_failure_while_settling_becomes_a_counted_logged_retry(monkeypatch: py
     failures = harness.run(record)
     # THEN the message comes back with a backoff, counted and logged as unexpected_error
     assert failures == {record["messageId"]}
-    assert harness.invoker.batch.retried == {"unexpected_error": 1}
+    assert harness.processor.batch.observed.retried == {"unexpected_error": 1}
     assert set(harness.visibility()) == {record["receiptHandle"]}
     retry = [line for line in lines(stream) if line["message"] == "retry later"]
     assert [line["reason"] for line in retry] == ["unexpected_error"]
@@ -189,7 +190,7 @@ def test_a_failure_that_even_the_last_resort_hits_is_still_counted_and_logged(
     failures = harness.run(record)
     # THEN it is reported failed (the queue's redrive policy is the last net), counted and logged
     assert failures == {record["messageId"]}
-    assert harness.invoker.batch.retried == {"unexpected_error": 1}
+    assert harness.processor.batch.observed.retried == {"unexpected_error": 1}
     assert [line["reason"] for line in lines(stream) if line["message"] == "retry later"] == [
         "unexpected_error"
     ]
@@ -238,7 +239,7 @@ def test_a_body_that_cannot_fit_with_its_reason_goes_to_the_bucket_behind_a_poin
     uri = f"s3://{key[0]}/{key[1]}"
     assert json.loads(dead["MessageBody"]) == {"invokerBodyS3Uri": uri}
     attributes = {name: value.get("StringValue") for name, value in dead["MessageAttributes"].items()}
-    assert attributes[dead_letters.BODY_S3_URI] == uri
+    assert attributes[Attr.BODY_S3_URI] == uri
     assert attributes["invoker.reason"] == "model_error"
     assert attributes["invoker.error"] == "ModelError happened"
     assert attributes["tenant"] == "acme"
@@ -250,7 +251,7 @@ def test_a_failed_bucket_write_keeps_the_message() -> None:
     harness.s3.fail = True
     record = sqs_record(_body_of(SQS_LIMIT - 100))
     assert harness.run(record) == {record["messageId"]}
-    assert harness.invoker.batch.retried == {"dead_letter_failed": 1}
+    assert harness.processor.batch.observed.retried == {"dead_letter_failed": 1}
     assert harness.dead_letters() == []
 
 
@@ -363,8 +364,9 @@ def test_a_log_line_that_cannot_be_written_does_not_fail_the_batch() -> None:
     harness = Harness(raises("ModelError"), logger=logger)
     record = sqs_record({"bodyText": "x"})
     assert harness.run(record) == set()
-    assert harness.invoker.batch.dead_lettered == {"model_error": 1}
-    [(message, extra)] = logger.written
+    assert harness.processor.batch.observed.dead_lettered == {"model_error": 1}
+    # (the processor, wired as in the function, also writes its "batch done" summary)
+    [(message, extra)] = [line for line in logger.written if line[0] != "batch done"]
     assert message == "log line not written"
     assert (extra["line"], extra["reason"], extra["message_id"]) == (
         "dead-lettered",
@@ -424,7 +426,7 @@ def test_any_message_attributes_end_in_a_counted_disposition(
     failures = harness.run(record)
     # THEN the record is dead-lettered with its reason, counted once
     assert failures == set()
-    assert harness.invoker.batch.dead_lettered == {"model_error": 1}
+    assert harness.processor.batch.observed.dead_lettered == {"model_error": 1}
     [dead] = harness.dead_letters()
     # AND every attribute on the copy is one SendMessage accepts
     assert len(dead["MessageAttributes"]) <= 10

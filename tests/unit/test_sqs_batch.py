@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from botocore.exceptions import ClientError
-from invoker.sqs_batch import MAX_BATCH_BYTES, MAX_BATCH_ENTRIES, OutgoingMessage, SendFailed, SqsBatchSender
+from invoker.contract import SQS_MAX_BATCH_ENTRIES as MAX_BATCH_ENTRIES
+from invoker.contract import SQS_MAX_MESSAGE_BYTES as MAX_BATCH_BYTES
+from invoker.sqs_batch import OutgoingMessage, SendFailed, SqsBatchSender
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

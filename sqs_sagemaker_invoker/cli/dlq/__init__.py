@@ -5,6 +5,7 @@ import sys
 from typing import Annotated
 
 import typer
+from invoker.contract import SQS_MAX_VISIBILITY_SECONDS
 
 from sqs_sagemaker_invoker.cli.dlq import letters as dlq_letters
 from sqs_sagemaker_invoker.cli.dlq.move_task import redrive_with_move_task
@@ -35,7 +36,10 @@ def dlq_list(
     ] = 1000,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     visibility_timeout: Annotated[
-        int, typer.Option(min=1, max=43_200, help="Seconds messages stay hidden while being read.")
+        int,
+        typer.Option(
+            min=1, max=SQS_MAX_VISIBILITY_SECONDS, help="Seconds messages stay hidden while being read."
+        ),
     ] = 30,
 ) -> None:
     """Dead letters by reason: counts, original status codes, model log streams, example request ids.
@@ -179,7 +183,10 @@ def dlq_redrive(  # noqa: PLR0913, RUF100 - typer options
     ] = False,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for a move task to finish.")] = True,
     visibility_timeout: Annotated[
-        int, typer.Option(min=1, max=43_200, help="Seconds a message stays hidden while being redriven.")
+        int,
+        typer.Option(
+            min=1, max=SQS_MAX_VISIBILITY_SECONDS, help="Seconds a message stays hidden while being redriven."
+        ),
     ] = 120,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the report as JSON instead of the request ids.")

@@ -19,6 +19,8 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from invoker.contract import SQS_MAX_MESSAGE_ATTRIBUTES
+from invoker.contract import LetterAttribute as Attr
 
 from sqs_sagemaker_invoker.cli.errors import describe_aws_error
 from sqs_sagemaker_invoker.cli.results.reader import MAX_RECEIVE, parse_s3_uri, release_messages
@@ -36,14 +38,14 @@ if TYPE_CHECKING:
 
     from sqs_sagemaker_invoker.cli.target import Route, Target
 
-INVOKER_PREFIX = "invoker."
+INVOKER_PREFIX = Attr.PREFIX
 # Shared with the function (docs/function.md, "Dead-letter messages"): how often a letter was redriven, and where
 # the original body of a letter too large to hold it next to its reason is kept.
-REDRIVE_COUNT = "invoker.redrive_count"
-BODY_S3_URI = "invoker.body_s3_uri"
+REDRIVE_COUNT = Attr.REDRIVE_COUNT
+BODY_S3_URI = Attr.BODY_S3_URI
 DEFAULT_MAX_REDRIVES = 3
 MAX_READ_COUNT = 10**9  # a larger redrive count reads as this (held back all the same)
-MAX_MESSAGE_ATTRIBUTES = 10  # SQS's limit per message
+MAX_MESSAGE_ATTRIBUTES = SQS_MAX_MESSAGE_ATTRIBUTES
 # No invoker.reason: SQS itself moved the message (the request queue's maxReceiveCount), e.g. after the
 # function failed whole batches. The local demo uses the same name.
 UNKNOWN_REASON = "redrive_policy"
@@ -71,11 +73,11 @@ class DeadLetter:
 
     @property
     def reason(self) -> str:
-        return self.attribute("invoker.reason") or UNKNOWN_REASON
+        return self.attribute(Attr.REASON) or UNKNOWN_REASON
 
     @property
     def request_id(self) -> str | None:
-        found = self.attribute("invoker.request_id")
+        found = self.attribute(Attr.REQUEST_ID)
         if found:
             return found
         with contextlib.suppress(ValueError):
@@ -110,14 +112,14 @@ class DeadLetter:
     @property
     def redriven_id(self) -> str | None:
         """The message id this letter had in the request queue (the id of a copy a redrive sent)."""
-        return self.attribute("invoker.message_id")
+        return self.attribute(Attr.MESSAGE_ID)
 
     def matches(self, wanted: str) -> bool:
         return wanted in {
             self.message_id,
             self.request_id,
-            self.attribute("invoker.message_id"),
-            self.attribute("invoker.request_id"),
+            self.attribute(Attr.MESSAGE_ID),
+            self.attribute(Attr.REQUEST_ID),
         }
 
     def producer_attributes(self) -> dict[str, MessageAttributeValueTypeDef]:
@@ -275,13 +277,13 @@ def summarize(letters: list[DeadLetter], *, examples: int = 3) -> list[ReasonSum
     for letter in letters:
         summary = by_reason.setdefault(letter.reason, ReasonSummary(letter.reason))
         summary.count += 1
-        code = letter.attribute("invoker.original_status_code")
+        code = letter.attribute(Attr.ORIGINAL_STATUS_CODE)
         if code:
             summary.status_codes[code] += 1
-        last = letter.attribute("invoker.last_reason")
+        last = letter.attribute(Attr.LAST_REASON)
         if last:
             summary.last_reasons[last] += 1
-        stream = letter.attribute("invoker.log_stream_arn")
+        stream = letter.attribute(Attr.LOG_STREAM_ARN)
         if stream and stream not in summary.log_streams and len(summary.log_streams) < examples:
             summary.log_streams.append(stream)
         request_id = letter.request_id or letter.message_id

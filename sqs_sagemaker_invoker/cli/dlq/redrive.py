@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from invoker.contract import SQS_MAX_MESSAGE_BYTES
+from invoker.contract import LetterAttribute as Attr
 
 from sqs_sagemaker_invoker.cli.dlq.letters import (
     DEFAULT_MAX_REDRIVES,
@@ -25,7 +27,6 @@ from sqs_sagemaker_invoker.cli.dlq.letters import (
     message_size,
     original_body,
 )
-from sqs_sagemaker_invoker.cli.envelope import SQS_MAX_MESSAGE_BYTES
 from sqs_sagemaker_invoker.cli.errors import CliError, describe_aws_error
 from sqs_sagemaker_invoker.cli.results.reader import MAX_RECEIVE
 
@@ -203,7 +204,7 @@ class Redriver:
         self.report.destinations[self.destination_name(letter)] += 1
 
     def destination_arn(self, letter: DeadLetter) -> str | None:
-        return letter.attribute("invoker.source_queue_arn") or self.route.request_queue_arn
+        return letter.attribute(Attr.SOURCE_QUEUE_ARN) or self.route.request_queue_arn
 
     def destination_name(self, letter: DeadLetter) -> str:
         arn = self.destination_arn(letter)

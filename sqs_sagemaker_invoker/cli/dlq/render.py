@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from invoker.contract import LetterAttribute as Attr
 from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
@@ -68,7 +69,7 @@ def print_dead_letter(  # noqa: PLR0913, RUF100 - the letter's parts, each shown
             table.add_row(name, escape(str(system[name])))
     for name, value in attributes.items():
         shown = escape(str(value))
-        if name == "invoker.log_stream_arn" and isinstance(value, str):
+        if name == Attr.LOG_STREAM_ARN and isinstance(value, str):
             url = log_stream_url(value)
             shown = f"[link={url}]{shown}[/link]" if url else shown
         table.add_row(escape(name), shown)

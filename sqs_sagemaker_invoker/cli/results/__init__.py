@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import IO, Annotated
 
 import typer
+from invoker.contract import SQS_MAX_VISIBILITY_SECONDS
 from rich.markup import escape
 
 from sqs_sagemaker_invoker.cli.errors import EXIT_ERROR, EXIT_INTERRUPTED, CliError
@@ -64,7 +65,11 @@ def results(  # noqa: PLR0913, RUF100 - typer options
     ] = 1,
     visibility_timeout: Annotated[
         int,
-        typer.Option(min=5, max=43_200, help="Seconds a message stays hidden while this command holds it."),
+        typer.Option(
+            min=5,
+            max=SQS_MAX_VISIBILITY_SECONDS,
+            help="Seconds a message stays hidden while this command holds it.",
+        ),
     ] = 60,
     no_fetch: Annotated[
         bool, typer.Option("--no-fetch", help="Leave S3-offloaded bodies as bodyS3Uri.")

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
+from invoker.contract import SQS_MAX_BATCH_ENTRIES, SQS_MAX_MESSAGE_BYTES
 from invoker.envelope import MEMBERS as ENVELOPE_MEMBERS
 
-from sqs_sagemaker_invoker.cli.envelope import SQS_MAX_MESSAGE_BYTES, Request, compact_json
+from sqs_sagemaker_invoker.cli.envelope import Request, compact_json
 from sqs_sagemaker_invoker.cli.errors import CliError, describe_aws_error
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
     from sqs_sagemaker_invoker.cli.target import Route, Target
 
-MAX_BATCH_ENTRIES = 10
+MAX_BATCH_ENTRIES = SQS_MAX_BATCH_ENTRIES
 MessageFormat = Literal["envelope", "raw"]
 
 

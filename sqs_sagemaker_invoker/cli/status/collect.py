@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from invoker.contract import Dimension, Metric
 
 from sqs_sagemaker_invoker.cli.dlq.letters import DeadLetterQueue
 from sqs_sagemaker_invoker.cli.errors import describe_aws_error
@@ -18,9 +19,9 @@ if TYPE_CHECKING:
 
     from sqs_sagemaker_invoker.cli.target import Route, Target
 
-COUNT_METRICS = ("Invocations", "Succeeded")
-BY_REASON_METRICS = ("Retried", "DeadLettered")
-LATENCY_METRIC = "InvocationLatency"
+COUNT_METRICS = (Metric.INVOCATIONS, Metric.SUCCEEDED)
+BY_REASON_METRICS = (Metric.RETRIED, Metric.DEAD_LETTERED)
+LATENCY_METRIC = Metric.INVOCATION_LATENCY
 DLQ_SAMPLE_VISIBILITY = 10
 
 
@@ -225,14 +226,17 @@ def _series(
     series: list[tuple[str, list[DimensionTypeDef]]] = []
     paginator = cloudwatch.get_paginator("list_metrics")
     for page in paginator.paginate(
-        Namespace=window.namespace, Dimensions=[{"Name": "endpoint", "Value": endpoint}]
+        Namespace=window.namespace, Dimensions=[{"Name": Dimension.ENDPOINT, "Value": endpoint}]
     ):
         for metric in page.get("Metrics", []):
             dims: list[DimensionTypeDef] = [
                 {"Name": d["Name"], "Value": d["Value"]} for d in metric.get("Dimensions", [])
             ]
             values = _dims(dims)
-            if values.get("endpoint") != endpoint or values.get("service", window.service) != window.service:
+            if (
+                values.get(Dimension.ENDPOINT) != endpoint
+                or values.get(Dimension.SERVICE, window.service) != window.service
+            ):
                 continue
             if metric.get("Namespace", window.namespace) != window.namespace:
                 continue
@@ -246,7 +250,7 @@ def _metrics(target: Target, route: Route, status: RouteStatus, window: _Window)
     queries: list[MetricDataQueryTypeDef] = []
     labels: dict[str, str] = {}
     for name, dims in series:
-        reason = _dims(dims).get("reason")
+        reason = _dims(dims).get(Dimension.REASON)
         if name in COUNT_METRICS and reason is None:
             label = name
         elif name in BY_REASON_METRICS and reason is not None:
@@ -264,7 +268,9 @@ def _metrics(target: Target, route: Route, status: RouteStatus, window: _Window)
             status.metrics.append(
                 Series(labels[query["Id"]], values, sum(v for v in values if v is not None))
             )
-    latency_dims = next((d for n, d in series if n == LATENCY_METRIC and "reason" not in _dims(d)), None)
+    latency_dims = next(
+        (d for n, d in series if n == LATENCY_METRIC and Dimension.REASON not in _dims(d)), None
+    )
     if latency_dims is not None:
         _latency(target, status, window, latency_dims)
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, cast, get_args
+
+from invoker.contract import ENDPOINT_NAME, ENDPOINT_NAME_SYNTAX, INVOKE_ENDPOINT_MAX_PAYLOAD_BYTES
 
 ContainerKind = Literal["echo", "sklearn", "inline", "command"]
 FaultKind = Literal[
@@ -23,8 +24,8 @@ CONTAINER_KINDS: Final[tuple[str, ...]] = get_args(ContainerKind)
 # Outcome counters of an endpoint: "ok" plus one per fault kind (natural or injected).
 OUTCOMES: Final[tuple[str, ...]] = ("ok", *FAULT_KINDS)
 
-ENDPOINT_NAME_RE: Final = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
-MAX_PAYLOAD_BYTES: Final = 6_291_456
+ENDPOINT_NAME_RE: Final = ENDPOINT_NAME  # a variant name follows the same rule
+MAX_PAYLOAD_BYTES: Final = INVOKE_ENDPOINT_MAX_PAYLOAD_BYTES
 DEFAULT_ACCOUNT_ID: Final = "123456789012"
 
 
@@ -123,8 +124,8 @@ class EndpointSpec:
     command: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        if not ENDPOINT_NAME_RE.match(self.name):
-            raise SpecError(f"endpoint name {self.name!r} must be 1-63 chars [a-zA-Z0-9](-*[a-zA-Z0-9])*")
+        if not ENDPOINT_NAME_RE.fullmatch(self.name):
+            raise SpecError(f"endpoint name {self.name!r} must be 1-63 chars {ENDPOINT_NAME_SYNTAX}")
         if self.container not in CONTAINER_KINDS:
             raise SpecError(f"container must be one of {', '.join(CONTAINER_KINDS)}, got {self.container!r}")
         if self.container == "command" and not self.command:
@@ -135,8 +136,8 @@ class EndpointSpec:
             raise SpecError("model_timeout_s must be positive")
         if self.startup_delay_s < 0 or self.latency_ms < 0:
             raise SpecError("startup_delay_s and latency_ms must not be negative")
-        if not ENDPOINT_NAME_RE.match(self.variant):
-            raise SpecError(f"variant {self.variant!r} must be 1-63 chars [a-zA-Z0-9](-*[a-zA-Z0-9])*")
+        if not ENDPOINT_NAME_RE.fullmatch(self.variant):
+            raise SpecError(f"variant {self.variant!r} must be 1-63 chars {ENDPOINT_NAME_SYNTAX}")
         if self.record_limit < 0:
             raise SpecError("record_limit must not be negative")
 

@@ -1,0 +1,23 @@
+"""The state the threads of one batch share. The processor creates it in Powertools' `_prepare` hook."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from invoker.observability import BatchObservations
+from invoker.retries import PendingRetries
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one batch has learnt so far; shared by the threads working on it."""
+
+    remaining_ms: Callable[[], int] | None
+    observed: BatchObservations = field(default_factory=BatchObservations)
+    retries: PendingRetries = field(default_factory=PendingRetries)
+    # Set by the first ModelNotReadyException: the rest of the batch is not invoked.
+    not_ready_message: str | None = None

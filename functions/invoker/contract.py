@@ -1,0 +1,160 @@
+"""The function's contract with everything around it, written once: the AWS limits it relies on and the
+names it shares (environment variables, reasons, metrics, dead-letter attributes).
+
+Pure standard library on purpose: the CDK constructs, the local stack and the CLI import this module,
+and nothing else of the function (the layering test in tests/unit holds them to it)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+# -- AWS limits --------------------------------------------------------------------------------------------
+
+# One SQS message, attributes included; also the most one SendMessageBatch may carry in total.
+SQS_MAX_MESSAGE_BYTES: Final = 1_048_576
+# Entries per SendMessageBatch, ChangeMessageVisibilityBatch and DeleteMessageBatch call.
+SQS_MAX_BATCH_ENTRIES: Final = 10
+SQS_MAX_MESSAGE_ATTRIBUTES: Final = 10
+# The longest a message can be kept out of sight (visibility timeout ceiling).
+SQS_MAX_VISIBILITY_SECONDS: Final = 43_200
+# InvokeEndpoint's request body.
+INVOKE_ENDPOINT_MAX_PAYLOAD_BYTES: Final = 6_291_456
+# Endpoint names: 1-63 characters, alphanumerics and hyphens, no leading or trailing hyphen.
+ENDPOINT_NAME_MAX_LENGTH: Final = 63
+ENDPOINT_NAME_SYNTAX: Final = "[a-zA-Z0-9](-*[a-zA-Z0-9])*"
+# Use with fullmatch: `$` would also accept a trailing newline.
+ENDPOINT_NAME: Final = re.compile(rf"(?=.{{1,{ENDPOINT_NAME_MAX_LENGTH}}}\Z){ENDPOINT_NAME_SYNTAX}")
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """An inclusive range of whole numbers a setting accepts."""
+
+    low: int
+    high: int
+
+    def __iter__(self) -> Iterator[int]:
+        """(low, high): spreads into a (minimum, maximum) pair of arguments."""
+        return iter((self.low, self.high))
+
+    def __contains__(self, value: object) -> bool:
+        return isinstance(value, int) and self.low <= value <= self.high
+
+    def __str__(self) -> str:
+        return f"{self.low}-{self.high}"
+
+
+# The ranges both the function's configuration and the route schema check.
+MAX_CONCURRENCY_RANGE: Final = Range(1, 256)
+MAX_RECEIVE_COUNT_RANGE: Final = Range(1, 1000)
+RETRY_SECONDS_RANGE: Final = Range(0, SQS_MAX_VISIBILITY_SECONDS)
+READ_TIMEOUT_SECONDS_RANGE: Final = Range(1, 900)
+DEADLINE_MARGIN_SECONDS_RANGE: Final = Range(0, 300)
+
+
+# -- shared names ----------------------------------------------------------------------------------------
+
+
+class Env:
+    """The function's environment variables."""
+
+    ENDPOINT_NAME: Final = "ENDPOINT_NAME"
+    DEAD_LETTER_QUEUE_URL: Final = "DEAD_LETTER_QUEUE_URL"
+    DEAD_LETTER_BUCKET: Final = "DEAD_LETTER_BUCKET"
+    DEAD_LETTER_PREFIX: Final = "DEAD_LETTER_PREFIX"
+    RESULTS_QUEUE_URL: Final = "RESULTS_QUEUE_URL"
+    RESULTS_BUCKET: Final = "RESULTS_BUCKET"
+    RESULTS_PREFIX: Final = "RESULTS_PREFIX"
+    RESULTS_MODE: Final = "RESULTS_MODE"
+    MAX_RECEIVE_COUNT: Final = "MAX_RECEIVE_COUNT"
+    RETRY_BASE_SECONDS: Final = "RETRY_BASE_SECONDS"
+    RETRY_MAX_SECONDS: Final = "RETRY_MAX_SECONDS"
+    MAX_CONCURRENCY: Final = "MAX_CONCURRENCY"
+    MESSAGE_FORMAT: Final = "MESSAGE_FORMAT"
+    PAYLOAD_S3_PREFIX: Final = "PAYLOAD_S3_PREFIX"
+    READ_TIMEOUT_SECONDS: Final = "READ_TIMEOUT_SECONDS"
+    DEADLINE_MARGIN_SECONDS: Final = "DEADLINE_MARGIN_SECONDS"
+    LOG_PAYLOADS: Final = "LOG_PAYLOADS"
+    ENABLE_TRACING: Final = "ENABLE_TRACING"
+    # Powertools' own
+    SERVICE_NAME: Final = "POWERTOOLS_SERVICE_NAME"
+    METRICS_NAMESPACE: Final = "POWERTOOLS_METRICS_NAMESPACE"
+
+
+DEFAULT_SERVICE_NAME: Final = "invoker"
+DEFAULT_METRICS_NAMESPACE: Final = "SqsSageMakerInvoker"
+
+
+class Disposition(StrEnum):
+    DELIVER = "deliver"
+    RETRY = "retry"
+    DEAD_LETTER = "dead_letter"
+
+
+class Reason(StrEnum):
+    # retry later
+    MODEL_NOT_READY = "model_not_ready"
+    THROTTLED = "throttled"
+    SERVICE_UNAVAILABLE = "service_unavailable"
+    INTERNAL_FAILURE = "internal_failure"
+    INTERNAL_DEPENDENCY = "internal_dependency"
+    TRANSPORT_ERROR = "transport_error"
+    UNEXPECTED_ERROR = "unexpected_error"
+    DEADLINE = "deadline"
+    FIFO_GROUP_BLOCKED = "fifo_group_blocked"
+    RESULT_DELIVERY_FAILED = "result_delivery_failed"
+    DEAD_LETTER_FAILED = "dead_letter_failed"
+    # dead-letter now
+    MODEL_ERROR = "model_error"
+    VALIDATION_ERROR = "validation_error"
+    INVALID_MESSAGE = "invalid_message"
+    RESULT_TOO_LARGE = "result_too_large"
+    RETRIES_EXHAUSTED = "retries_exhausted"
+
+
+class Metric:
+    """CloudWatch metric names (EMF, namespace POWERTOOLS_METRICS_NAMESPACE)."""
+
+    INVOCATION_LATENCY: Final = "InvocationLatency"
+    BATCH_SIZE: Final = "BatchSize"
+    CONCURRENCY_LIMIT: Final = "ConcurrencyLimit"
+    INVOCATIONS: Final = "Invocations"
+    INVOCATION_REATTEMPTS: Final = "InvocationReattempts"
+    SUCCEEDED: Final = "Succeeded"
+    RETRIED: Final = "Retried"
+    DEAD_LETTERED: Final = "DeadLettered"
+
+
+class Dimension:
+    ENDPOINT: Final = "endpoint"
+    SERVICE: Final = "service"  # added by Powertools
+    REASON: Final = "reason"  # on Retried and DeadLettered, one document per reason
+
+
+class LetterAttribute:
+    """Message attributes of a dead-letter copy."""
+
+    PREFIX: Final = "invoker."
+    REASON: Final = "invoker.reason"
+    ERROR: Final = "invoker.error"
+    REQUEST_ID: Final = "invoker.request_id"
+    MESSAGE_ID: Final = "invoker.message_id"
+    RECEIVE_COUNT: Final = "invoker.receive_count"
+    SOURCE_QUEUE_ARN: Final = "invoker.source_queue_arn"
+    LAST_REASON: Final = "invoker.last_reason"
+    ORIGINAL_STATUS_CODE: Final = "invoker.original_status_code"
+    LOG_STREAM_ARN: Final = "invoker.log_stream_arn"
+    # How often the letter was redriven; the CLI's redrive sets it.
+    REDRIVE_COUNT: Final = "invoker.redrive_count"
+    # Where the original body is when it was too large to travel next to the reason.
+    BODY_S3_URI: Final = "invoker.body_s3_uri"
+
+
+# The body of a letter whose original body is in the dead-letter bucket: {"invokerBodyS3Uri": "s3://..."}.
+LETTER_POINTER_KEY: Final = "invokerBodyS3Uri"
