@@ -77,7 +77,7 @@ FIFO_CONFIG: dict[str, Any] = {
             "fifo": True,
             "batchSize": 10,
             "provisionedPollers": {"min": 2, "max": 40},
-            "functionConcurrency": 10,
+            "endpointCallsInFlight": 10,
             "memoryMb": 1024,
             "timeoutSeconds": 300,
             "visibilityTimeoutMultiplier": 8,
