@@ -130,6 +130,8 @@ class SageMakerInvokerRoute(Construct):
                 f"(or shares its output prefix {route.output_prefix!r}); give each route its own name"
             )
         cdk.Tags.of(self).add("invoker:route", route.name)
+        # The host stack's template: CDK writes its Fn::Join, every route agrees (idempotent).
+        suppressions.accept(stack, suppressions.CDK_JOIN_STYLE)
 
         queues = add_queues(self, route, stack.stack_name)
         self.request_queue, self.dead_letter_queue = queues.request, queues.dead_letter

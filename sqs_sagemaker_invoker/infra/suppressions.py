@@ -168,5 +168,7 @@ def _add_cfn_lint(metadata: dict[str, Any], checks: list[str]) -> None:
     if not checks:
         return
     config = dict((metadata.get("cfn-lint") or {}).get("config", {}))
-    config["ignore_checks"] = [*config.get("ignore_checks", []), *checks]
+    ignored = list(config.get("ignore_checks", []))
+    # Idempotent: every route in a host stack accepts the template-wide decisions again.
+    config["ignore_checks"] = ignored + [check for check in checks if check not in ignored]
     metadata["cfn-lint"] = {"config": config}

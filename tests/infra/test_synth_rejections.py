@@ -70,6 +70,11 @@ REJECTED = [
         "routes[0].maxConcurrency: 1 is below 2",
         id="max-concurrency-below-2",
     ),
+    pytest.param(
+        route(functionConcurrency=8),
+        "routes[0].functionConcurrency: renamed to endpointCallsInFlight; write endpointCallsInFlight instead",
+        id="old-spelling-of-endpoint-calls-in-flight",
+    ),
 ]
 
 
