@@ -116,19 +116,21 @@ class SageMakerInvokerRoute(Construct):
         `max_concurrency` (the event source mapping's cap on concurrent function instances) to 2, or no
         cap with `provisioned_pollers=(min, max)`; `alarm_topic` receives the alarms' state changes.
         See docs/construct.md for every prop."""
-        super().__init__(scope, construct_id)
-        stack = cdk.Stack.of(self)
-        where = f"SageMakerInvokerRoute {self.node.path}"
+        # The route settings among the parameters, read before anything else is bound.
         settings: dict[str, Any] = {key: value for key, value in locals().items() if key in _ROUTE_SETTINGS}
         settings["route_name"] = route_name or kebab_case(construct_id)
-        self.config: RouteConfig = route_config_from_props(where, settings)
+        where = "SageMakerInvokerRoute " + "/".join(p for p in (scope.node.path, construct_id) if p)
+        # Checked before the construct joins the tree: an invalid route leaves no half-built node behind.
+        route = route_config_from_props(where, settings)
         check_metric_names(metrics_namespace, service_name, path=where)
-        route = self.config
+        stack = cdk.Stack.of(scope)
         if stack.node.try_find_child(route_output_key(route.name, RouteOutput.REQUEST_QUEUE_URL)) is not None:
             raise RouteConfigError(
                 f"{where}: route_name {route.name!r} is already a route of stack {stack.stack_name} "
                 f"(or shares its output prefix {route.output_prefix!r}); give each route its own name"
             )
+        super().__init__(scope, construct_id)
+        self.config: RouteConfig = route
         cdk.Tags.of(self).add("invoker:route", route.name)
         # The host stack's template: CDK writes its Fn::Join, every route agrees (idempotent).
         suppressions.accept(stack, suppressions.CDK_JOIN_STYLE)

@@ -6,7 +6,7 @@ resource's template Metadata (`checkov.skip` with the reason as comment, `cfn-li
 so anyone who runs the tools on the deployed template sees the same result, and a new resource is
 checked until someone decides for it. A decision that is also a cdk-nag finding names its AwsSolutions
 rule, and `accept` acknowledges that rule with the same reason. cdk-nag findings without a checkov or
-cfn-lint counterpart stay next to their resources (sqs_sagemaker_invoker/infra/route.py, `nag.acknowledge`).
+cfn-lint counterpart stay next to their resources (sqs_sagemaker_invoker/infra/route_construct.py and route_storage.py, `nag.acknowledge`).
 """
 
 from __future__ import annotations

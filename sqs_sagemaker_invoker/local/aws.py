@@ -203,7 +203,7 @@ def _queue(sqs: SQSClient, name: str, attributes: dict[str, str]) -> tuple[str, 
 
 
 def create_route_resources(app: AppConfig, route: RouteConfig, endpoint_url: str) -> RouteResources:
-    """Create one route's queues, redrive policy, results queue/bucket and log group as sqs_sagemaker_invoker/infra/route.py does.
+    """Create one route's queues, redrive policy, results queue/bucket and log group as sqs_sagemaker_invoker/infra/route_storage.py does.
 
     Not mirrored: the stack's TLS-only (aws:SecureTransport) policies. moto evaluates bucket policies and
     every local endpoint is plain HTTP on 127.0.0.1, so such a policy would deny the function everything.

@@ -113,6 +113,8 @@ def test_an_invalid_prop_is_refused_at_synth_in_the_props_spelling() -> None:
     assert str(info.value) == (
         "SageMakerInvokerRoute Host/Orders: batch_size: 11 is above 10, the limit for FIFO queues"
     )
+    # AND nothing was added to the stack
+    assert stack.node.try_find_child("Orders") is None
 
 
 @pytest.mark.parametrize(
