@@ -10,7 +10,7 @@ export AWS_EC2_METADATA_DISABLED=true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 CDK := npx --no-install cdk
 
-.PHONY: install lint typecheck test test-unit test-integration test-infra synth demo up down bench bench-smoke deploy-rehearsal clean
+.PHONY: install lint typecheck test test-unit test-integration test-infra synth demo up down bench bench-smoke deploy-rehearsal clean function-requirements
 
 install: .venv/.synced node_modules/.installed tools/checkov/.venv/.synced
 
@@ -63,6 +63,11 @@ synth: install
 	$(CDK) synth --no-notices -q
 
 # cdk bootstrap + deploy + API checks + destroy of the real app against a moto server on 127.0.0.1.
+# The function's pins shipped inside the package (so an installed construct bundles them): run after
+# changing uv.lock; tests/infra/test_bundling.py fails while they differ.
+function-requirements: install
+	$(RUN) python -m sqs_sagemaker_invoker.infra.bundling
+
 deploy-rehearsal: install
 	scripts/deploy-rehearsal
 

@@ -13,8 +13,8 @@ import sys
 
 import aws_cdk as cdk
 
+from sqs_sagemaker_invoker.infra.config import RouteConfigError
 from sqs_sagemaker_invoker.infra.main import build_stack
-from sqs_sagemaker_invoker.infra.routes import ConfigError
 
 
 def main() -> None:
@@ -24,7 +24,7 @@ def main() -> None:
     env = cdk.Environment(account=account, region=region) if account or region else None
     try:
         build_stack(app, env=env)
-    except ConfigError as exc:
+    except RouteConfigError as exc:
         print(f"Invalid configuration in cdk.json (context.invoker): {exc}", file=sys.stderr)
         sys.exit(1)
     app.synth()

@@ -16,7 +16,9 @@ from invoker.contract import (
     READ_TIMEOUT_SECONDS_RANGE,
     RETRY_SECONDS_RANGE,
     Env,
+    MessageFormat,
     Range,
+    ResultsMode,
 )
 
 if TYPE_CHECKING:
@@ -32,16 +34,6 @@ _S3_PREFIX = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/(\S*/)?")
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names it."""
-
-
-class ResultsMode(StrEnum):
-    DELIVER = "deliver"
-    DISCARD = "discard"
-
-
-class MessageFormat(StrEnum):
-    ENVELOPE = "envelope"
-    RAW = "raw"
 
 
 @dataclass(frozen=True, slots=True)

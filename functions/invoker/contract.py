@@ -85,10 +85,25 @@ class Env:
     # Powertools' own
     SERVICE_NAME: Final = "POWERTOOLS_SERVICE_NAME"
     METRICS_NAMESPACE: Final = "POWERTOOLS_METRICS_NAMESPACE"
+    LOG_LEVEL: Final = "POWERTOOLS_LOG_LEVEL"
 
 
 DEFAULT_SERVICE_NAME: Final = "invoker"
 DEFAULT_METRICS_NAMESPACE: Final = "SqsSageMakerInvoker"
+
+
+class MessageFormat(StrEnum):
+    """MESSAGE_FORMAT: what an SQS body is (the route schema offers the same values)."""
+
+    ENVELOPE = "envelope"
+    RAW = "raw"
+
+
+class ResultsMode(StrEnum):
+    """RESULTS_MODE: deliver results, or drop them on purpose (load tests)."""
+
+    DELIVER = "deliver"
+    DISCARD = "discard"
 
 
 class Disposition(StrEnum):

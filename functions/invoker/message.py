@@ -7,8 +7,7 @@ from __future__ import annotations
 import traceback
 from typing import TYPE_CHECKING, Any
 
-from invoker.config import MessageFormat
-from invoker.contract import Disposition, Reason
+from invoker.contract import Disposition, MessageFormat, Reason
 from invoker.envelope import parse_envelope, parse_raw
 from invoker.observability import error_fields
 from invoker.outcomes import InvalidMessage, InvocationError, RetryLater

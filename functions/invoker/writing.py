@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from invoker import dead_letters
-from invoker.config import ResultsMode
-from invoker.contract import SQS_MAX_MESSAGE_BYTES, Reason
+from invoker.contract import SQS_MAX_MESSAGE_BYTES, Reason, ResultsMode
 from invoker.contract import LetterAttribute as Attr
 from invoker.outcomes import DEAD_LETTER, InvocationError, RetryLater
 from invoker.results import ResultSource, result_document

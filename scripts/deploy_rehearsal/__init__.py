@@ -8,7 +8,7 @@ It deploys cdk.json's routes plus a FIFO route (so both queue shapes go through 
 the real asset bundling, then checks through the AWS APIs that what exists is what the configuration
 says: queues, their encryption and redrive policy; the event source mapping (ReportBatchItemFailures,
 batch size, concurrency); the function (runtime, handler, timeout, memory, environment exactly as
-sqs_sagemaker_invoker.infra.routes.function_environment produces it); its IAM policy (least privilege); the deployed code
+sqs_sagemaker_invoker.infra.config.function_environment produces it); its IAM policy (least privilege); the deployed code
 (its zip holds functions/invoker and exactly the dependency versions of uv.lock). Then `cdk destroy`
 and a check that the stack and its queues are gone. Exit status 1 on any mismatch.
 

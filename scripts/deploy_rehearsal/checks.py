@@ -26,7 +26,7 @@ from scripts.deploy_rehearsal.harness import (
     role_statements,
     stack_resources,
 )
-from sqs_sagemaker_invoker.infra.routes import (
+from sqs_sagemaker_invoker.infra.config import (
     DEAD_LETTERS_PREFIX,
     REQUESTS_PREFIX,
     RESULTS_PREFIX,

@@ -11,16 +11,17 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from sqs_sagemaker_invoker.infra.bundling import EXPORT_FUNCTION_PINS
-from sqs_sagemaker_invoker.infra.routes import (
-    AppConfig,
-    load_app_config,
-    load_app_config_file,
-)
+from sqs_sagemaker_invoker.infra.bundling import export_requirements
+from sqs_sagemaker_invoker.infra.config_loader import load_app_config, load_app_config_file
+
+if TYPE_CHECKING:
+    from sqs_sagemaker_invoker.infra.config import (
+        AppConfig,
+    )
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -138,13 +139,8 @@ def cdk(args: list[str], env: dict[str, str], cwd: Path = REPO, timeout: int = 9
 
 
 def locked_versions() -> dict[str, str]:
-    uv = subprocess.run(
-        [str(REPO / "scripts" / "ensure-uv")], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    # The same export the bundling installs from: the deployed zip must hold exactly these pins.
-    exported = subprocess.run(
-        [uv, *EXPORT_FUNCTION_PINS], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout
+    # The same export the bundling's pins come from: the deployed zip must hold exactly these versions.
+    exported = export_requirements(REPO)
     versions: dict[str, str] = {}
     for line in exported.splitlines():
         requirement = line.split(";")[0].strip()

@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from invoker.contract import DEFAULT_METRICS_NAMESPACE, DEFAULT_SERVICE_NAME, Env
 
 from sqs_sagemaker_invoker.cli.errors import CliError, describe_aws_error, error_code, error_message
-from sqs_sagemaker_invoker.infra.routes import output_prefix
+from sqs_sagemaker_invoker.infra.outputs_and_alarms import RouteOutput, StackOutput, output_prefix
 from sqs_sagemaker_invoker.project import find_project_dir
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ OUTPUTS_FILE = "outputs.json"
 LOCAL_CREDENTIALS = ("testing", "testing")
 LOCAL_DEFAULT_REGION = "us-east-1"
 
-_REQUEST_QUEUE_URL = "RequestQueueUrl"
+_REQUEST_QUEUE_URL = RouteOutput.REQUEST_QUEUE_URL.value
 _ROUTE_DESCRIPTION = re.compile(r"^route=([^;]+);")
 
 
@@ -76,7 +76,7 @@ def queue_name(url: str) -> str:
 
 
 def route_name_from_prefix(prefix: str) -> str:
-    """ "RouteMyRoute" -> "my-route" (the inverse of sqs_sagemaker_invoker.infra.routes.output_prefix, for display)."""
+    """ "RouteMyRoute" -> "my-route" (the inverse of sqs_sagemaker_invoker.infra.outputs_and_alarms.output_prefix, for display)."""
     pascal = prefix.removeprefix("Route")
     return re.sub(r"(?<!^)([A-Z])", r"-\1", pascal).lower()
 
@@ -89,22 +89,24 @@ def routes_from_outputs(outputs: Mapping[str, str], descriptions: Mapping[str, s
         prefix = key.removesuffix(_REQUEST_QUEUE_URL)
         found = _ROUTE_DESCRIPTION.match(descriptions.get(key, ""))
         name = found.group(1).strip() if found else route_name_from_prefix(prefix)
-        dlq = outputs.get(f"{prefix}DeadLetterQueueUrl")
+        dlq = outputs.get(prefix + RouteOutput.DEAD_LETTER_QUEUE_URL)
         if not dlq:
-            raise CliError(f"outputs name route {name!r} but have no {prefix}DeadLetterQueueUrl")
+            raise CliError(
+                f"outputs name route {name!r} but have no {prefix}{RouteOutput.DEAD_LETTER_QUEUE_URL}"
+            )
         routes.append(
             Route(
                 name=name,
                 prefix=prefix,
                 request_queue_url=outputs[key],
                 dead_letter_queue_url=dlq,
-                endpoint_name=outputs.get(f"{prefix}EndpointName"),
-                request_queue_arn=outputs.get(f"{prefix}RequestQueueArn"),
-                results_queue_url=outputs.get(f"{prefix}ResultsQueueUrl"),
-                results_bucket=outputs.get(f"{prefix}ResultsBucketName"),
-                payload_s3_prefix=outputs.get(f"{prefix}PayloadS3Prefix"),
-                function_name=outputs.get(f"{prefix}FunctionName"),
-                log_group_name=outputs.get(f"{prefix}LogGroupName"),
+                endpoint_name=outputs.get(prefix + RouteOutput.ENDPOINT_NAME),
+                request_queue_arn=outputs.get(prefix + RouteOutput.REQUEST_QUEUE_ARN),
+                results_queue_url=outputs.get(prefix + RouteOutput.RESULTS_QUEUE_URL),
+                results_bucket=outputs.get(prefix + RouteOutput.RESULTS_BUCKET_NAME),
+                payload_s3_prefix=outputs.get(prefix + RouteOutput.PAYLOAD_S3_PREFIX),
+                function_name=outputs.get(prefix + RouteOutput.FUNCTION_NAME),
+                log_group_name=outputs.get(prefix + RouteOutput.LOG_GROUP_NAME),
             )
         )
     return routes
@@ -159,11 +161,11 @@ class Target:
 
     @property
     def dashboard_name(self) -> str | None:
-        return self.outputs.get("DashboardName")
+        return self.outputs.get(StackOutput.DASHBOARD_NAME)
 
     @property
     def alarm_topic_arn(self) -> str | None:
-        return self.outputs.get("AlarmTopicArn")
+        return self.outputs.get(StackOutput.ALARM_TOPIC_ARN)
 
     def alarm_prefix(self, route: Route) -> str | None:
         # The stack names its alarms "<stack>-<route>-..."; the dashboard carries the stack's name too,

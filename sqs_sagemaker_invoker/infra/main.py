@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sqs_sagemaker_invoker.infra import nag
-from sqs_sagemaker_invoker.infra.routes import CONTEXT_KEY, load_app_config
+from sqs_sagemaker_invoker.infra.config import CONTEXT_KEY
+from sqs_sagemaker_invoker.infra.config_loader import load_app_config
 from sqs_sagemaker_invoker.infra.stack import InvokerStack
 
 if TYPE_CHECKING:
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
 
 
 def build_stack(app: cdk.App, env: cdk.Environment | None = None) -> InvokerStack:
-    """Validate the `invoker` context (raises sqs_sagemaker_invoker.infra.routes.ConfigError) and add the stack and cdk-nag."""
+    """Validate the `invoker` context (raises RouteConfigError) and add the stack and cdk-nag."""
     config = load_app_config({CONTEXT_KEY: app.node.try_get_context(CONTEXT_KEY)})
     stack = InvokerStack(app, "Invoker", config=config, env=env)
     nag.add_checks(app)

@@ -19,7 +19,7 @@ from constructs import Construct
 from sqs_sagemaker_invoker.infra import dashboard
 
 if TYPE_CHECKING:
-    from sqs_sagemaker_invoker.infra.route import InvokerRoute
+    from sqs_sagemaker_invoker.infra.route_construct import SageMakerInvokerRoute
 
 
 @dataclass(frozen=True)
@@ -41,11 +41,13 @@ class Dashboard(Construct):
         self.dashboard_name = self.resource.ref
 
 
-def add_dashboard(scope: Construct, name: str, routes: list[InvokerRoute], names: MetricNames) -> Dashboard:
+def add_dashboard(
+    scope: Construct, name: str, routes: list[SageMakerInvokerRoute], names: MetricNames
+) -> Dashboard:
     body = dashboard.dashboard_body(
         [
             dashboard.DashboardRoute(
-                route=route.route,
+                route=route.config,
                 request_queue_name=route.request_queue.queue_name,
                 dead_letter_queue_name=route.dead_letter_queue.queue_name,
                 function_name=route.function.function_name,

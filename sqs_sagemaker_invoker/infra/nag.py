@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from constructs import IConstruct
 
 
-def add_checks(app: cdk.App) -> None:
+def add_checks(app: IConstruct) -> None:
     # Validation plugins run at synth; an unacknowledged finding makes synth fail.
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(verbose=True))
 

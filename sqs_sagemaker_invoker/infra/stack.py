@@ -11,15 +11,18 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 
 from sqs_sagemaker_invoker.infra import monitoring, suppressions
-from sqs_sagemaker_invoker.infra.bundling import function_code
-from sqs_sagemaker_invoker.infra.route import InvokerRoute
-from sqs_sagemaker_invoker.infra.routes import output_prefix
+from sqs_sagemaker_invoker.infra.construct_props import route_props
+from sqs_sagemaker_invoker.infra.outputs_and_alarms import (
+    STACK_OUTPUT_DESCRIPTIONS,
+    StackOutput,
+    output_prefix,
+)
+from sqs_sagemaker_invoker.infra.route_construct import SageMakerInvokerRoute
 
 if TYPE_CHECKING:
-    from aws_cdk import aws_lambda as lambda_
     from constructs import Construct
 
-    from sqs_sagemaker_invoker.infra.routes import AppConfig
+    from sqs_sagemaker_invoker.infra.config import AppConfig
 
 
 class InvokerStack(cdk.Stack):
@@ -39,22 +42,18 @@ class InvokerStack(cdk.Stack):
 
         self.alarm_topic = self._alarm_topic()
 
-        codes: dict[str, lambda_.Code] = {}  # one asset per runtime, shared by the routes using it
-        self.routes: list[InvokerRoute] = []
-        for route in config.routes:
-            code = codes.get(route.runtime)
-            if code is None:
-                code = codes[route.runtime] = function_code(route.runtime)
-            self.routes.append(
-                InvokerRoute(
-                    self,
-                    output_prefix(route.name),
-                    route=route,
-                    app_config=config,
-                    code=code,
-                    alarm_topic=self.alarm_topic,
-                )
+        # Each route of cdk.json through the public construct, so the two cannot differ.
+        self.routes = [
+            SageMakerInvokerRoute(
+                self,
+                output_prefix(route.name),
+                **route_props(route),
+                alarm_topic=self.alarm_topic,
+                metrics_namespace=config.metrics_namespace,
+                service_name=config.service_name,
             )
+            for route in config.routes
+        ]
 
         self.dashboard = monitoring.add_dashboard(
             self,
@@ -117,34 +116,10 @@ class InvokerStack(cdk.Stack):
         return topic
 
     def _outputs(self) -> None:
-        # Output ids are the contract of docs/design.md ("Stack outputs"); the CLI looks them up by name.
-        for route in self.routes:
-            cfg = route.route
-            prefix = output_prefix(cfg.name)
-            values: dict[str, tuple[str, str]] = {
-                "EndpointName": (cfg.endpoint_name, "SageMaker endpoint the route invokes"),
-                "RequestQueueUrl": (route.request_queue.queue_url, "send requests here"),
-                "RequestQueueArn": (route.request_queue.queue_arn, "request queue ARN"),
-                "DeadLetterQueueUrl": (route.dead_letter_queue.queue_url, "dead-lettered requests"),
-            }
-            if route.results_queue is not None:
-                values["ResultsQueueUrl"] = (route.results_queue.queue_url, "results")
-            if route.bucket is not None:
-                values["ResultsBucketName"] = (route.bucket.bucket_name, "results bucket (results/)")
-            if route.payload_s3_prefix is not None:
-                values["PayloadS3Prefix"] = (route.payload_s3_prefix, "bodyS3Uri must start with this")
-            values["FunctionName"] = (route.function.function_name, "invoker function")
-            values["LogGroupName"] = (route.log_group.log_group_name, "the function's log group")
-            for name, (value, what) in values.items():
-                cdk.CfnOutput(
-                    self,
-                    f"{prefix}{name}",
-                    value=value,
-                    description=f"route={cfg.name}; {what}",
-                )
-        cdk.CfnOutput(
-            self, "DashboardName", value=self.dashboard.dashboard_name, description="CloudWatch dashboard"
-        )
-        cdk.CfnOutput(
-            self, "AlarmTopicArn", value=self.alarm_topic.topic_arn, description="SNS topic of the alarms"
-        )
+        # Each route writes its own outputs (SageMakerInvokerRoute); these are the stack's.
+        values = {
+            StackOutput.DASHBOARD_NAME: self.dashboard.dashboard_name,
+            StackOutput.ALARM_TOPIC_ARN: self.alarm_topic.topic_arn,
+        }
+        for output, value in values.items():
+            cdk.CfnOutput(self, output.value, value=value, description=STACK_OUTPUT_DESCRIPTIONS[output])

@@ -6,7 +6,7 @@ resource's template Metadata (`checkov.skip` with the reason as comment, `cfn-li
 so anyone who runs the tools on the deployed template sees the same result, and a new resource is
 checked until someone decides for it. A decision that is also a cdk-nag finding names its AwsSolutions
 rule, and `accept` acknowledges that rule with the same reason. cdk-nag findings without a checkov or
-cfn-lint counterpart stay next to their resources (sqs_sagemaker_invoker/infra/route.py, `nag.acknowledge`).
+cfn-lint counterpart stay next to their resources (sqs_sagemaker_invoker/infra/route_construct.py and route_storage.py, `nag.acknowledge`).
 """
 
 from __future__ import annotations
@@ -168,5 +168,7 @@ def _add_cfn_lint(metadata: dict[str, Any], checks: list[str]) -> None:
     if not checks:
         return
     config = dict((metadata.get("cfn-lint") or {}).get("config", {}))
-    config["ignore_checks"] = [*config.get("ignore_checks", []), *checks]
+    ignored = list(config.get("ignore_checks", []))
+    # Idempotent: every route in a host stack accepts the template-wide decisions again.
+    config["ignore_checks"] = ignored + [check for check in checks if check not in ignored]
     metadata["cfn-lint"] = {"config": config}

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import boto3
 from botocore.config import Config
 
-from sqs_sagemaker_invoker.infra.routes import (
+from sqs_sagemaker_invoker.infra.config import (
     DEAD_LETTER_BODY_EXPIRY_DAYS,
     DEAD_LETTERS_PREFIX,
     QUEUE_RETENTION_SECONDS,
@@ -26,9 +26,15 @@ from sqs_sagemaker_invoker.infra.routes import (
     REQUESTS_PREFIX,
     RESULTS_PREFIX,
     function_environment,
-    output_prefix,
     payload_s3_prefix,
     queue_name,
+)
+from sqs_sagemaker_invoker.infra.outputs_and_alarms import (
+    TREAT_MISSING_DATA,
+    RouteOutput,
+    Watched,
+    route_alarms,
+    route_output_key,
 )
 
 if TYPE_CHECKING:
@@ -38,7 +44,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import LifecycleRuleTypeDef
     from mypy_boto3_sqs import SQSClient
 
-    from sqs_sagemaker_invoker.infra.routes import AppConfig, RouteConfig
+    from sqs_sagemaker_invoker.infra.config import AppConfig, RouteConfig
 
 log = logging.getLogger(__name__)
 
@@ -163,22 +169,18 @@ class RouteResources:
     dead_letter_bucket: str
 
     def outputs(self) -> dict[str, str]:
-        prefix = output_prefix(self.route.name)
-        out = {
-            f"{prefix}EndpointName": self.route.endpoint_name,
-            f"{prefix}RequestQueueUrl": self.request_queue_url,
-            f"{prefix}RequestQueueArn": self.request_queue_arn,
-            f"{prefix}DeadLetterQueueUrl": self.dead_letter_queue_url,
-            f"{prefix}FunctionName": self.function_name,
-            f"{prefix}LogGroupName": f"/aws/lambda/{self.function_name}",
+        values = {
+            RouteOutput.ENDPOINT_NAME: self.route.endpoint_name,
+            RouteOutput.REQUEST_QUEUE_URL: self.request_queue_url,
+            RouteOutput.REQUEST_QUEUE_ARN: self.request_queue_arn,
+            RouteOutput.DEAD_LETTER_QUEUE_URL: self.dead_letter_queue_url,
+            RouteOutput.RESULTS_QUEUE_URL: self.results_queue_url,
+            RouteOutput.RESULTS_BUCKET_NAME: self.results_bucket,
+            RouteOutput.PAYLOAD_S3_PREFIX: self.payload_s3_prefix,
+            RouteOutput.FUNCTION_NAME: self.function_name,
+            RouteOutput.LOG_GROUP_NAME: f"/aws/lambda/{self.function_name}",
         }
-        if self.results_queue_url is not None:
-            out[f"{prefix}ResultsQueueUrl"] = self.results_queue_url
-        if self.results_bucket is not None:
-            out[f"{prefix}ResultsBucketName"] = self.results_bucket
-        if self.payload_s3_prefix is not None:
-            out[f"{prefix}PayloadS3Prefix"] = self.payload_s3_prefix
-        return out
+        return {route_output_key(self.route.name, k): v for k, v in values.items() if v is not None}
 
     def environment(self, app: AppConfig) -> dict[str, str]:
         """The function's environment: the same function as the CDK app uses."""
@@ -201,7 +203,7 @@ def _queue(sqs: SQSClient, name: str, attributes: dict[str, str]) -> tuple[str, 
 
 
 def create_route_resources(app: AppConfig, route: RouteConfig, endpoint_url: str) -> RouteResources:
-    """Create one route's queues, redrive policy, results queue/bucket and log group as sqs_sagemaker_invoker/infra/route.py does.
+    """Create one route's queues, redrive policy, results queue/bucket and log group as sqs_sagemaker_invoker/infra/route_storage.py does.
 
     Not mirrored: the stack's TLS-only (aws:SecureTransport) policies. moto evaluates bucket policies and
     every local endpoint is plain HTTP on 127.0.0.1, so such a policy would deny the function everything.
@@ -333,69 +335,34 @@ def _create_bucket(s3: S3Client, bucket: str, route: RouteConfig, *, results: bo
 
 
 def create_alarms(app: AppConfig, resources: RouteResources, endpoint_url: str, topic_arn: str) -> list[str]:
-    """The route's four alarms, named and defined as the stack's (moto stores them; it does not evaluate
-    AWS/SQS or AWS/Lambda metrics, which nothing publishes locally)."""
+    """The route's four alarms, from the table the stack builds its alarms from (moto stores them; it
+    does not evaluate AWS/SQS or AWS/Lambda metrics, which nothing publishes locally)."""
     cloudwatch: CloudWatchClient = boto3.client("cloudwatch", **client_kwargs(endpoint_url))
-    route = resources.route
-    prefix = f"{app.stack_name}-{route.name}"
-    queue = resources.request_queue_url.rsplit("/", 1)[-1]
-    dlq = resources.dead_letter_queue_url.rsplit("/", 1)[-1]
-    common: dict[str, Any] = {
-        "AlarmActions": [topic_arn],
-        "OKActions": [topic_arn],
-        "TreatMissingData": "notBreaching",
+    watched = {
+        Watched.REQUEST_QUEUE: resources.request_queue_url.rsplit("/", 1)[-1],
+        Watched.DEAD_LETTER_QUEUE: resources.dead_letter_queue_url.rsplit("/", 1)[-1],
+        Watched.FUNCTION: resources.function_name,
     }
-    definitions: list[dict[str, Any]] = [
-        {
-            "AlarmName": f"{prefix}-dead-letters",
-            "AlarmDescription": f"Route {route.name}: messages in the dead-letter queue.",
-            "Namespace": "AWS/SQS",
-            "MetricName": "ApproximateNumberOfMessagesVisible",
-            "Dimensions": [{"Name": "QueueName", "Value": dlq}],
-            "Statistic": "Maximum",
-            "Period": 60,
-            "EvaluationPeriods": 1,
-            "Threshold": 0,
-            "ComparisonOperator": "GreaterThanThreshold",
-        },
-        {
-            "AlarmName": f"{prefix}-oldest-request-age",
-            "AlarmDescription": f"Route {route.name}: a request waited more than {route.oldest_message_alarm_seconds} s.",
-            "Namespace": "AWS/SQS",
-            "MetricName": "ApproximateAgeOfOldestMessage",
-            "Dimensions": [{"Name": "QueueName", "Value": queue}],
-            "Statistic": "Maximum",
-            "Period": 60,
-            "EvaluationPeriods": 3,
-            "DatapointsToAlarm": 3,
-            "Threshold": route.oldest_message_alarm_seconds,
-            "ComparisonOperator": "GreaterThanThreshold",
-        },
-        {
-            "AlarmName": f"{prefix}-function-errors",
-            "AlarmDescription": f"Route {route.name}: the function failed whole batches.",
-            "Namespace": "AWS/Lambda",
-            "MetricName": "Errors",
-            "Dimensions": [{"Name": "FunctionName", "Value": resources.function_name}],
-            "Statistic": "Sum",
-            "Period": 300,
-            "EvaluationPeriods": 1,
-            "Threshold": 1,
-            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-        },
-        {
-            "AlarmName": f"{prefix}-function-throttles",
-            "AlarmDescription": f"Route {route.name}: Lambda throttled the function.",
-            "Namespace": "AWS/Lambda",
-            "MetricName": "Throttles",
-            "Dimensions": [{"Name": "FunctionName", "Value": resources.function_name}],
-            "Statistic": "Sum",
-            "Period": 300,
-            "EvaluationPeriods": 1,
-            "Threshold": 1,
-            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
-        },
-    ]
-    for definition in definitions:
-        cloudwatch.put_metric_alarm(**common, **definition)
-    return [d["AlarmName"] for d in definitions]
+    alarms = route_alarms(app.stack_name, resources.route)
+    for alarm in alarms:
+        spec = alarm.spec
+        optional: dict[str, Any] = {}
+        if spec.datapoints_to_alarm is not None:
+            optional["DatapointsToAlarm"] = spec.datapoints_to_alarm
+        cloudwatch.put_metric_alarm(
+            AlarmName=alarm.name,
+            AlarmDescription=alarm.description,
+            AlarmActions=[topic_arn],
+            OKActions=[topic_arn],
+            TreatMissingData=TREAT_MISSING_DATA,
+            Namespace=spec.namespace,
+            MetricName=spec.metric_name,
+            Dimensions=[{"Name": alarm.dimension, "Value": watched[spec.watches]}],
+            Statistic=spec.statistic,  # type: ignore[arg-type]  # the table holds CloudWatch's names
+            Period=spec.period_seconds,
+            EvaluationPeriods=spec.evaluation_periods,
+            Threshold=alarm.threshold,
+            ComparisonOperator=spec.comparison,  # type: ignore[arg-type]
+            **optional,
+        )
+    return [alarm.name for alarm in alarms]

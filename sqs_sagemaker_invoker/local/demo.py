@@ -33,7 +33,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from sqs_sagemaker_invoker.infra.routes import load_app_config
+from sqs_sagemaker_invoker.infra.config_loader import load_app_config
 from sqs_sagemaker_invoker.local.stack import ROOT, LocalStack, StackOptions, read_context
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
-    from sqs_sagemaker_invoker.infra.routes import AppConfig, RouteConfig
+    from sqs_sagemaker_invoker.infra.config import AppConfig, RouteConfig
     from sqs_sagemaker_invoker.local.aws import RouteResources
 
 RESULT = "result"

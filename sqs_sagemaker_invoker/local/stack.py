@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 
+from sqs_sagemaker_invoker.infra.config_loader import load_app_config
 from sqs_sagemaker_invoker.infra.dashboard import DashboardRoute, dashboard_body
-from sqs_sagemaker_invoker.infra.routes import load_app_config
+from sqs_sagemaker_invoker.infra.outputs_and_alarms import StackOutput
 from sqs_sagemaker_invoker.local.aws import (
     ACCOUNT,
     CREDENTIALS,
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
     from mypy_boto3_sqs import SQSClient
 
-    from sqs_sagemaker_invoker.infra.routes import AppConfig, RouteConfig
+    from sqs_sagemaker_invoker.infra.config import AppConfig, RouteConfig
     from sqs_sagemaker_invoker.local.esm import BatchReport
     from sqs_sagemaker_invoker.local.sagemaker import EndpointSpec, SageMakerEmulator
 
@@ -287,8 +288,8 @@ class LocalStack:
         outputs: dict[str, str] = {}
         for resources in self.routes.values():
             outputs.update(resources.outputs())
-        outputs["DashboardName"] = self.dashboard_name
-        outputs["AlarmTopicArn"] = self.alarm_topic_arn
+        outputs[StackOutput.DASHBOARD_NAME] = self.dashboard_name
+        outputs[StackOutput.ALARM_TOPIC_ARN] = self.alarm_topic_arn
         outputs["AwsEndpointUrl"] = self.moto.url
         outputs["SageMakerRuntimeUrl"] = self.emulator.url
         return outputs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from dataclasses import dataclass
@@ -77,7 +78,7 @@ FIFO_CONFIG: dict[str, Any] = {
             "fifo": True,
             "batchSize": 10,
             "provisionedPollers": {"min": 2, "max": 40},
-            "functionConcurrency": 10,
+            "endpointCallsInFlight": 10,
             "memoryMb": 1024,
             "timeoutSeconds": 300,
             "visibilityTimeoutMultiplier": 8,
@@ -124,3 +125,27 @@ def fifo(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 @pytest.fixture(scope="session")
 def two_routes(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     return synth(TWO_ROUTE_CONFIG, tmp_path_factory.mktemp("two"))
+
+
+CONSTRUCT_EXAMPLE = REPO / "docs" / "examples" / "construct_app.py"
+
+
+def load_construct_example() -> Any:
+    """docs/examples/construct_app.py as a module (docs/ is no package: loaded by path)."""
+    spec = importlib.util.spec_from_file_location("construct_app", CONSTRUCT_EXAMPLE)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def construct_example(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The docs' example app, synthesized as a team's own app would be: none of this repository's
+    cdk.json feature flags, cdk-nag on (synth raises on any unacknowledged finding)."""
+    outdir = tmp_path_factory.mktemp("construct-example")
+    app = cdk.App(context={"aws:cdk:bundling-stacks": []}, outdir=str(outdir))
+    stack = load_construct_example().build(app)
+    app.synth()
+    return dict(assertions.Template.from_stack(stack).to_json())

@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from aws_cdk import assertions
 
-from sqs_sagemaker_invoker.infra.routes import function_environment, load_app_config, queue_name
+from sqs_sagemaker_invoker.infra.config import function_environment, queue_name
+from sqs_sagemaker_invoker.infra.config_loader import load_app_config
 from tests.infra.conftest import FIFO_CONFIG, TWO_ROUTE_CONFIG
 
 if TYPE_CHECKING:
-    from sqs_sagemaker_invoker.infra.route import InvokerRoute
+    from sqs_sagemaker_invoker.infra.route_construct import SageMakerInvokerRoute
     from tests.infra.conftest import Synth
 
 Match = assertions.Match
@@ -28,7 +29,7 @@ def arn(synth: Synth, construct: Any) -> dict[str, list[str]]:
     return {"Fn::GetAtt": [synth.logical_id(construct), "Arn"]}
 
 
-def statements(synth: Synth, route: InvokerRoute) -> list[dict[str, Any]]:
+def statements(synth: Synth, route: SageMakerInvokerRoute) -> list[dict[str, Any]]:
     policies = [
         p["Properties"]["PolicyDocument"]["Statement"]
         for p in synth.resources("AWS::IAM::Policy").values()
@@ -50,9 +51,9 @@ def actions_on(stmts: list[dict[str, Any]], resource: Any) -> set[str]:
     }
 
 
-def expected_environment(synth: Synth, route: InvokerRoute) -> dict[str, Any]:
-    """sqs_sagemaker_invoker.infra.routes.function_environment with the CloudFormation references the stack must use."""
-    cfg = route.route
+def expected_environment(synth: Synth, route: SageMakerInvokerRoute) -> dict[str, Any]:
+    """sqs_sagemaker_invoker.infra.config.function_environment with the CloudFormation references the stack must use."""
+    cfg = route.config
     config = synth.stack.config
     placeholders = {
         "@dlq": ref(synth, route.dead_letter_queue),
@@ -84,7 +85,7 @@ def expected_environment(synth: Synth, route: InvokerRoute) -> dict[str, Any]:
 def test_standard_queues(standard: Synth) -> None:
     # GIVEN the committed cdk.json (route demo: standard queue, timeout 180 s, x6, maxReceiveCount 10)
     route = standard.stack.routes[0]
-    cfg = route.route
+    cfg = route.config
     # THEN the request queue derives its visibility from the function timeout and redrives to the DLQ
     request = standard.props(route.request_queue)
     assert request["QueueName"] == "SqsSageMakerInvoker-demo-requests"
@@ -196,7 +197,7 @@ def test_function_environment_is_exactly_the_contract(
         for route in synth.stack.routes:
             # THEN the deployed variables are function_environment's, with the stack's own references
             variables = synth.props(route.function)["Environment"]["Variables"]
-            assert variables == expected_environment(synth, route), route.route.name
+            assert variables == expected_environment(synth, route), route.config.name
 
 
 def test_standard_function_environment_values(standard: Synth) -> None:
@@ -587,7 +588,7 @@ def test_fifo_dashboard_uses_configured_namespace_and_service(fifo: Synth) -> No
 
 def test_two_routes_get_separate_resources(two_routes: Synth) -> None:
     demo, bulk = two_routes.stack.routes
-    assert [r.route.name for r in (demo, bulk)] == ["demo", "bulk-scoring"]
+    assert [r.config.name for r in (demo, bulk)] == ["demo", "bulk-scoring"]
     assert len(two_routes.resources("AWS::Lambda::Function")) == 2
     assert len(two_routes.resources("AWS::Lambda::EventSourceMapping")) == 2
     # demo: request, DLQ, results; bulk-scoring: request, DLQ (results discarded)
@@ -649,8 +650,8 @@ def test_each_route_role_reaches_only_its_own_resources(two_routes: Synth) -> No
         text = json.dumps(stmts)
         for construct in (other.request_queue, other.dead_letter_queue, other.log_group, other.function):
             assert two_routes.logical_id(construct) not in text
-        assert f":endpoint/{other.route.endpoint_name}" not in text
-        assert f":endpoint/{mine.route.endpoint_name}" in text
+        assert f":endpoint/{other.config.endpoint_name}" not in text
+        assert f":endpoint/{mine.config.endpoint_name}" in text
 
 
 def test_two_route_outputs(two_routes: Synth) -> None:

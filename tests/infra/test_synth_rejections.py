@@ -12,8 +12,8 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_sqs as sqs
 
+from sqs_sagemaker_invoker.infra.config import RouteConfigError
 from sqs_sagemaker_invoker.infra.main import build_stack
-from sqs_sagemaker_invoker.infra.routes import ConfigError
 from tests.infra.conftest import REPO, app_context
 
 if TYPE_CHECKING:
@@ -70,6 +70,11 @@ REJECTED = [
         "routes[0].maxConcurrency: 1 is below 2",
         id="max-concurrency-below-2",
     ),
+    pytest.param(
+        route(functionConcurrency=8),
+        "routes[0].functionConcurrency: renamed to endpointCallsInFlight; write endpointCallsInFlight instead",
+        id="old-spelling-of-endpoint-calls-in-flight",
+    ),
 ]
 
 
@@ -79,8 +84,8 @@ def test_invalid_combination_is_rejected_at_synth(bad_route: dict[str, Any], mes
     invoker = {"routes": [route(name="ok"), {**bad_route, "name": "bad"}]}
     app = cdk.App(context=app_context(invoker))
     # WHEN the app is built
-    # THEN the ConfigError names routes[1] and the setting
-    with pytest.raises(ConfigError) as info:
+    # THEN the RouteConfigError names routes[1] and the setting
+    with pytest.raises(RouteConfigError) as info:
         build_stack(app)
     assert str(info.value).startswith(message.replace("routes[0]", "routes[1]"))
     # AND no stack was added to the app

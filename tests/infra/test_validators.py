@@ -35,7 +35,7 @@ LARGE_PAYLOADS_CONFIG: dict[str, Any] = {
     ]
 }
 
-SHAPES = ("standard", "fifo", "two_routes", "large_payloads")
+SHAPES = ("standard", "fifo", "two_routes", "large_payloads", "construct_example")
 STRIPPED = "stripped"  # the standard template without its decisions, and with one invalid property
 
 
@@ -74,12 +74,17 @@ def strip_decisions(template: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def templates(
-    tmp_path_factory: pytest.TempPathFactory, standard: Synth, fifo: Synth, two_routes: Synth
+    tmp_path_factory: pytest.TempPathFactory,
+    standard: Synth,
+    fifo: Synth,
+    two_routes: Synth,
+    construct_example: dict[str, Any],
 ) -> dict[str, Path]:
     large_payloads = synth(LARGE_PAYLOADS_CONFIG, tmp_path_factory.mktemp("large"))
     shapes = {"standard": standard, "fifo": fifo, "two_routes": two_routes, "large_payloads": large_payloads}
     out = tmp_path_factory.mktemp("validators")
     bodies = {name: shape.json for name, shape in shapes.items()}
+    bodies["construct_example"] = construct_example  # docs/examples/construct_app.py, an app of its own
     bodies[STRIPPED] = strip_decisions(standard.json)
     queue = next(r for r in bodies[STRIPPED]["Resources"].values() if r["Type"] == "AWS::SQS::Queue")
     queue["Properties"]["VisibilityTimeoutSecs"] = 30  # not a property of AWS::SQS::Queue

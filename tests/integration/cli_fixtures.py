@@ -29,7 +29,7 @@ from botocore.config import Config
 from typer.testing import CliRunner
 
 from sqs_sagemaker_invoker.cli.main import app
-from sqs_sagemaker_invoker.infra.routes import parse_app_config
+from sqs_sagemaker_invoker.infra.config_loader import parse_app_config
 from sqs_sagemaker_invoker.local.aws import create_route_resources
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageTypeDef
     from typer.testing import Result
 
-    from sqs_sagemaker_invoker.infra.routes import AppConfig
+    from sqs_sagemaker_invoker.infra.config import AppConfig
     from sqs_sagemaker_invoker.local.aws import RouteResources
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -37,7 +37,7 @@ CONTEXT: dict[str, Any] = {
                 "endpointName": "soak-ep",
                 "batchSize": 10,
                 "maxConcurrency": 3,
-                "functionConcurrency": 16,
+                "endpointCallsInFlight": 16,
                 "maxReceiveCount": 10,
                 "retryBaseSeconds": 1,
                 "retryMaxSeconds": 4,

@@ -55,7 +55,7 @@ CONTEXT: dict[str, Any] = {
                 "timeoutSeconds": 6,
                 "readTimeoutSeconds": 2,
                 "deadlineMarginSeconds": 1,
-                "functionConcurrency": 1,
+                "endpointCallsInFlight": 1,
                 "maxReceiveCount": 20,
                 "retryBaseSeconds": 0,
                 "retryMaxSeconds": 0,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from invoker.config import Config, ConfigError, MessageFormat, ResultsMode, load_config
+from invoker.config import Config, ConfigError, load_config
+from invoker.contract import MessageFormat, ResultsMode
 
 DLQ_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/my-route-dlq"
 RESULTS_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/my-route-results"

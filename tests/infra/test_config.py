@@ -9,16 +9,15 @@ from typing import Any
 
 import pytest
 
-from sqs_sagemaker_invoker.infra.routes import (
+from sqs_sagemaker_invoker.infra.config import (
     AppConfig,
-    ConfigError,
     RouteConfig,
+    RouteConfigError,
     function_environment,
-    load_app_config,
-    load_app_config_file,
-    output_prefix,
     payload_s3_prefix,
 )
+from sqs_sagemaker_invoker.infra.config_loader import load_app_config, load_app_config_file
+from sqs_sagemaker_invoker.infra.outputs_and_alarms import output_prefix
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -57,7 +56,7 @@ def route(**overrides: Any) -> dict[str, Any]:
 
 
 def error_of(*routes: dict[str, Any], **app: Any) -> str:
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(RouteConfigError) as info:
         config(*routes, **app)
     return str(info.value)
 
@@ -80,7 +79,7 @@ def test_minimal_route_gets_safe_defaults() -> None:
     assert r.max_batching_window_seconds == 0
     assert r.max_concurrency == 2  # capped by default, so a burst cannot flood the endpoint
     assert r.provisioned_pollers is None
-    assert r.function_concurrency == 16
+    assert r.endpoint_calls_in_flight == 16
     assert r.timeout_seconds == 180
     assert r.timeout_seconds > r.read_timeout_seconds + r.deadline_margin_seconds
     assert r.read_timeout_seconds == 70
@@ -175,8 +174,8 @@ INVALID: list[tuple[dict[str, Any], str]] = [
         "routes[0].timeoutSeconds: 100 leaves no time",
     ),
     (route(timeoutSeconds=901), "routes[0].timeoutSeconds: 901 is above 900"),
-    (route(functionConcurrency=0), "routes[0].functionConcurrency: 0 is below 1"),
-    (route(functionConcurrency=257), "routes[0].functionConcurrency: 257 is above 256"),
+    (route(endpointCallsInFlight=0), "routes[0].endpointCallsInFlight: 0 is below 1"),
+    (route(endpointCallsInFlight=257), "routes[0].endpointCallsInFlight: 257 is above 256"),
     (route(memoryMb=64), "routes[0].memoryMb: 64 is below 128"),
     (route(maxReceiveCount=0), "routes[0].maxReceiveCount: 0 is below 1"),
     (
@@ -210,7 +209,7 @@ INVALID: list[tuple[dict[str, Any], str]] = [
 def test_invalid_route_is_rejected_naming_the_setting(raw_route: dict[str, Any], message: str) -> None:
     # GIVEN a route with one invalid setting
     # WHEN the configuration is parsed
-    # THEN ConfigError names the setting and why
+    # THEN RouteConfigError names the setting and why
     assert error_of(raw_route).startswith(message)
 
 
@@ -256,7 +255,7 @@ def test_route_names_with_the_same_output_prefix_are_rejected() -> None:
     ],
 )
 def test_invalid_app_settings_are_rejected(context: dict[str, Any], message: str) -> None:
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(RouteConfigError) as info:
         load_app_config(context)
     assert str(info.value).startswith(message)
 
@@ -298,7 +297,7 @@ def test_environment_of_a_full_route_is_exactly_the_contract() -> None:
         route(
             fifo=True,
             batchSize=5,
-            functionConcurrency=8,
+            endpointCallsInFlight=8,
             maxReceiveCount=7,
             retryBaseSeconds=3,
             retryMaxSeconds=600,

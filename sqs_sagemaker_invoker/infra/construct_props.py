@@ -1,0 +1,139 @@
+"""The construct's keyword props: a route's settings in Python spelling, read by cdk.json's rules.
+
+`route_config_from_props` turns SageMakerInvokerRoute's keywords into the cdk.json shape and parses it
+with config_loader.parse_route, so a route has one set of rules whichever way it is written; its errors
+name the props as the caller wrote them. `route_props` is the inverse, with which the cdk.json stack
+builds its routes through the same construct. Pure Python (no CDK import).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from sqs_sagemaker_invoker.infra.config import RouteConfig, RouteConfigError
+from sqs_sagemaker_invoker.infra.config_loader import parse_route
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+# Keyword prop -> cdk.json key, for the flat props (results_* and provisioned_pollers are nested in JSON).
+PROP_KEYS: dict[str, str] = {
+    "route_name": "name",
+    "endpoint_name": "endpointName",
+    "fifo": "fifo",
+    "batch_size": "batchSize",
+    "max_batching_window_seconds": "maxBatchingWindowSeconds",
+    "max_concurrency": "maxConcurrency",
+    "endpoint_calls_in_flight": "endpointCallsInFlight",
+    "memory_mb": "memoryMb",
+    "timeout_seconds": "timeoutSeconds",
+    "visibility_timeout_multiplier": "visibilityTimeoutMultiplier",
+    "max_receive_count": "maxReceiveCount",
+    "retry_base_seconds": "retryBaseSeconds",
+    "retry_max_seconds": "retryMaxSeconds",
+    "message_format": "messageFormat",
+    "large_payloads": "largePayloads",
+    "oldest_message_alarm_seconds": "oldestMessageAlarmSeconds",
+    "read_timeout_seconds": "readTimeoutSeconds",
+    "deadline_margin_seconds": "deadlineMarginSeconds",
+    "log_retention_days": "logRetentionDays",
+    "log_level": "logLevel",
+    "log_payloads": "logPayloads",
+    "tracing": "tracing",
+    "runtime": "runtime",
+}
+_NESTED_PROP_KEYS = {
+    "results_queue": "results.queue",
+    "results_bucket": "results.bucket",
+    "results_expire_days": "results.expireDays",
+    "provisioned_pollers": "provisionedPollers",
+}
+
+
+def route_config_from_props(path: str, props: Mapping[str, Any]) -> RouteConfig:
+    """A RouteConfig from keyword props (PROP_KEYS and results_*, provisioned_pollers=(min, max)).
+
+    A prop given as None takes the default. Errors name the props as the caller wrote them.
+    """
+    raw: dict[str, Any] = {PROP_KEYS[key]: value for key, value in props.items() if key in PROP_KEYS}
+    raw = {key: value for key, value in raw.items() if value is not None}
+    results = {
+        json_key: props[prop]
+        for prop, json_key in (("results_queue", "queue"), ("results_bucket", "bucket"), ("results_expire_days", "expireDays"))
+        if props.get(prop) is not None
+    }  # fmt: skip
+    if results:
+        raw["results"] = results
+    pollers = props.get("provisioned_pollers")
+    if pollers is not None:
+        if not isinstance(pollers, tuple) or len(pollers) != 2:
+            raise RouteConfigError(f"{path}: provisioned_pollers must be a (min, max) tuple, got {pollers!r}")
+        raw["provisionedPollers"] = {"min": pollers[0], "max": pollers[1]}
+    unknown = set(props) - set(PROP_KEYS) - set(_NESTED_PROP_KEYS)
+    if unknown:
+        raise RouteConfigError(f"{path}: unknown props {', '.join(sorted(unknown))}")
+    try:
+        return parse_route(raw, path)
+    except RouteConfigError as exc:
+        raise RouteConfigError(_in_prop_spelling(str(exc), path)) from exc
+
+
+def route_props(route: RouteConfig) -> dict[str, Any]:
+    """The keyword props that make `route` again (route_config_from_props' inverse)."""
+    props: dict[str, Any] = {
+        "route_name": route.name,
+        "endpoint_name": route.endpoint_name,
+        "fifo": route.fifo,
+        "batch_size": route.batch_size,
+        "max_batching_window_seconds": route.max_batching_window_seconds,
+        "max_concurrency": route.max_concurrency,
+        "endpoint_calls_in_flight": route.endpoint_calls_in_flight,
+        "memory_mb": route.memory_mb,
+        "timeout_seconds": route.timeout_seconds,
+        "visibility_timeout_multiplier": route.visibility_timeout_multiplier,
+        "max_receive_count": route.max_receive_count,
+        "retry_base_seconds": route.retry_base_seconds,
+        "retry_max_seconds": route.retry_max_seconds,
+        "message_format": route.message_format,
+        "results_queue": route.results.queue,
+        "results_bucket": route.results.bucket,
+        "results_expire_days": route.results.expire_days,
+        "large_payloads": route.large_payloads,
+        "oldest_message_alarm_seconds": route.oldest_message_alarm_seconds,
+        "read_timeout_seconds": route.read_timeout_seconds,
+        "deadline_margin_seconds": route.deadline_margin_seconds,
+        "log_retention_days": route.log_retention_days,
+        "log_level": route.log_level,
+        "log_payloads": route.log_payloads,
+        "tracing": route.tracing,
+        "runtime": route.runtime,
+    }
+    if route.provisioned_pollers is not None:
+        props["provisioned_pollers"] = (route.provisioned_pollers.minimum, route.provisioned_pollers.maximum)
+    return props
+
+
+_JSON_TO_PROP = {**{v: k for k, v in PROP_KEYS.items()}, **{v: k for k, v in _NESTED_PROP_KEYS.items()}}
+_POLLER_BOUND = {
+    "provisionedPollers.min": "provisioned_pollers[0]",
+    "provisionedPollers.max": "provisioned_pollers[1]",
+}
+# The keys a message names: nested ones, and camelCase words (plain words such as "name" are prose too).
+_JSON_KEY = re.compile(r"\b(?:results\.\w+|provisionedPollers\.\w+|[a-z]+[A-Z]\w*)\b")
+
+
+def _in_prop_spelling(message: str, path: str) -> str:
+    """A parse_route message in the construct's spelling: "P.batchSize: ..." -> "P: batch_size: ..."."""
+
+    def prop(match: re.Match[str]) -> str:
+        key = match.group(0)
+        return _POLLER_BOUND.get(key) or _JSON_TO_PROP.get(key, key)
+
+    if message.startswith(f"{path}."):
+        key, sep, rest = message[len(path) + 1 :].partition(": ")
+        return (
+            f"{path}: {_POLLER_BOUND.get(key) or _JSON_TO_PROP.get(key, key)}{sep}{_JSON_KEY.sub(prop, rest)}"
+        )
+    return _JSON_KEY.sub(prop, message)
