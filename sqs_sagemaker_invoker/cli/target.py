@@ -20,7 +20,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from invoker.contract import DEFAULT_METRICS_NAMESPACE, DEFAULT_SERVICE_NAME, Env
 
 from sqs_sagemaker_invoker.cli.errors import CliError, describe_aws_error, error_code, error_message
-from sqs_sagemaker_invoker.infra.outputs_and_alarms import RouteOutput, StackOutput, output_prefix
+from sqs_sagemaker_invoker.infra.config import output_prefix
+from sqs_sagemaker_invoker.infra.outputs_and_alarms import RouteOutput, StackOutput
 from sqs_sagemaker_invoker.project import find_project_dir
 
 if TYPE_CHECKING:

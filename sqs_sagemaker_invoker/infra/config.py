@@ -19,8 +19,6 @@ from invoker.contract import (
     MessageFormat,
 )
 
-from sqs_sagemaker_invoker.infra.outputs_and_alarms import output_prefix
-
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -54,6 +52,11 @@ LOG_RETENTION_DAYS: Final = (
 RUNTIMES: Final = ("python3.12", "python3.13")
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MESSAGE_FORMATS: Final = tuple(MessageFormat)
+
+
+def output_prefix(route_name: str) -> str:
+    """CloudFormation output prefix of a route: "my-route" -> "RouteMyRoute"."""
+    return "Route" + "".join(part[:1].upper() + part[1:] for part in route_name.split("-"))
 
 
 class RouteConfigError(ValueError):

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Final
 
+# Defined beside the route schema, which names its outputs with it.
+from sqs_sagemaker_invoker.infra.config import output_prefix
+
 if TYPE_CHECKING:
     from sqs_sagemaker_invoker.infra.config import RouteConfig
 
@@ -53,11 +56,6 @@ STACK_OUTPUT_DESCRIPTIONS: Final[dict[StackOutput, str]] = {
     StackOutput.DASHBOARD_NAME: "CloudWatch dashboard",
     StackOutput.ALARM_TOPIC_ARN: "SNS topic of the alarms",
 }
-
-
-def output_prefix(route_name: str) -> str:
-    """CloudFormation output prefix of a route: "my-route" -> "RouteMyRoute"."""
-    return "Route" + "".join(part[:1].upper() + part[1:] for part in route_name.split("-"))
 
 
 def route_output_key(route_name: str, output: RouteOutput) -> str:

@@ -11,11 +11,11 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 
 from sqs_sagemaker_invoker.infra import monitoring, suppressions
+from sqs_sagemaker_invoker.infra.config import output_prefix
 from sqs_sagemaker_invoker.infra.construct_props import route_props
 from sqs_sagemaker_invoker.infra.outputs_and_alarms import (
     STACK_OUTPUT_DESCRIPTIONS,
     StackOutput,
-    output_prefix,
 )
 from sqs_sagemaker_invoker.infra.route_construct import SageMakerInvokerRoute
 

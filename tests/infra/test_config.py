@@ -14,10 +14,10 @@ from sqs_sagemaker_invoker.infra.config import (
     RouteConfig,
     RouteConfigError,
     function_environment,
+    output_prefix,
     payload_s3_prefix,
 )
 from sqs_sagemaker_invoker.infra.config_loader import load_app_config, load_app_config_file
-from sqs_sagemaker_invoker.infra.outputs_and_alarms import output_prefix
 
 REPO = Path(__file__).resolve().parents[2]
 
