@@ -45,7 +45,7 @@ test-infra: install
 
 # The whole suite: what CI runs (.ci/run) and what the README's quick start shows.
 test: install lint typecheck
-	$(RUN) pytest
+	$(RUN) pytest --cov --cov-report=term
 	$(CDK) synth --no-notices -q
 
 # The whole pipeline on the embedded local stack: a mixed workload with faults, then a summary.
@@ -79,4 +79,4 @@ bench-smoke: install
 	$(RUN) python -m bench --smoke
 
 clean:
-	rm -rf .venv tools/checkov/.venv node_modules cdk.out .tools .local-stack .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .venv tools/checkov/.venv node_modules cdk.out .tools .local-stack .mypy_cache .ruff_cache .pytest_cache .coverage

@@ -2,7 +2,7 @@
 """CDK entry point (cdk.json runs it with the project venv: `.venv/bin/python app.py`).
 
 Configuration: cdk.json's context key `invoker` (override with `-c invoker='{...}'`), see
-the README (Deploying to AWS). Synth needs no AWS credentials: the account and region come from the CDK CLI's
+docs/deploying.md. Synth needs no AWS credentials: the account and region come from the CDK CLI's
 CDK_DEFAULT_* variables when it has them, otherwise the stack is environment-agnostic.
 """
 

@@ -1,6 +1,6 @@
 """What the handler accepts: a batch of SQS messages as the event source mapping delivers it.
 
-Any other event is refused by raising, before a record is touched (README, "The invoker function"): no
+Any other event is refused by raising, before a record is touched (docs/function.md): no
 SQS message is at stake, and failing the invocation is what keeps another source's records from being
 reported as handled (a stream or an asynchronous invocation would take a normal return as success) and
 what makes the mistake visible on the function's error alarm."""

@@ -1,4 +1,4 @@
-"""Request envelopes (README, "The request envelope"): built from flags or read from JSON Lines, and
+"""Request envelopes (docs/function.md, "The request envelope"): built from flags or read from JSON Lines, and
 checked with the function's own parser (`invoker.envelope`), so a bad request is refused before anything
 is sent instead of being dead-lettered as `invalid_message` later, by exactly the same rules."""
 

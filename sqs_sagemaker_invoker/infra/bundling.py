@@ -1,6 +1,6 @@
 """The function's code asset, built without Docker.
 
-Packaging decision (also in the README, "Packaging without Docker"): the function's dependencies are the project's locked
+Packaging decision (also in docs/deploying.md, "Packaging without Docker"): the function's dependencies are the project's locked
 `function` dependency group (pyproject.toml, pinned in uv.lock: Powertools and boto3; the package's own
 dependencies are the command line's). Their pins travel with this package as `function-requirements.txt` (generated from uv.lock by
 `make function-requirements`; a test keeps it equal to `uv export` of the lock), so an installed

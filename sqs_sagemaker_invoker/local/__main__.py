@@ -160,7 +160,7 @@ def _up_detached(state_dir: Path, *, wait: float, container: Container, startup_
     )
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        # Both files: the env file is written after outputs.json, and the README sources it next.
+        # Both files: the env file is written after outputs.json, and the docs' snippets source it next.
         if outputs.exists() and env_file.exists():
             print(outputs.read_text(), end="")
             print(

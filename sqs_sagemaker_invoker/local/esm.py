@@ -1,7 +1,7 @@
 """The Lambda SQS event source mapping, emulated: poll, batch, invoke the real handler, delete what succeeded.
 
-The rules followed (see ../shared/reference/FACTS.md and the Lambda developer guide, "Using Lambda with
-Amazon SQS"):
+The rules followed (from the Lambda developer guide, "Using Lambda with Amazon SQS", and the Lambda and
+SQS quotas pages):
 
 - Each of up to ``max_concurrency`` slots polls the queue and invokes its own warm execution environment,
   so at most that many batches are in flight. A slot asks for ``All`` attributes and message attributes,

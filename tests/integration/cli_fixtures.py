@@ -301,7 +301,7 @@ class CliStack:
         extra: dict[str, Any] | None = None,
         group_id: str | None = None,
     ) -> str:
-        """A DLQ message shaped as the function writes it (README, "Dead-letter messages")."""
+        """A DLQ message shaped as the function writes it (docs/function.md, "Dead-letter messages")."""
         resources = self.route(route)
 
         def text(value: str) -> dict[str, str]:
@@ -390,8 +390,8 @@ def stop_process(process: Any) -> None:
 
 @dataclass
 class FailingConsumer:
-    """Dead-letters every request as the function does with a message it refuses (README, "Dead-letter
-    messages"): the body byte for byte, the invoker.* attributes, `invoker.redrive_count` kept from the
+    """Dead-letters every request as the function does with a message it refuses (docs/function.md,
+    "Dead-letter messages"): the body byte for byte, the invoker.* attributes, `invoker.redrive_count` kept from the
     message, the producer's attributes, the FIFO group; then deletes the request. Runs in a thread."""
 
     stack: CliStack

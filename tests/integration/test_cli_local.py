@@ -1,4 +1,4 @@
-"""The README walk-through on the real local stack: `invoker local up --detach`, then send -> results -> dlq list ->
+"""The CLI walk-through (docs/cli.md) on the real local stack: `invoker local up --detach`, then send -> results -> dlq list ->
 trace -> status -> dlq redrive -> results, with the real function and the SageMaker emulator, then down."""
 
 from __future__ import annotations

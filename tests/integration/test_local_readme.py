@@ -39,7 +39,7 @@ VENV = ROOT / ".venv"
 # What a marked snippet needs running: the local stack (`python -m sqs_sagemaker_invoker.local up`), or the standalone emulator.
 LOCAL_STACK = "local-stack-snippet"
 EMULATOR = "emulator-snippet"
-EMULATOR_PORT = 8080  # the README's standalone command and snippets use it
+EMULATOR_PORT = 8080  # the docs' standalone command and snippets use it
 EXPECT = re.compile(r"expect='(?P<regex>[^']*)'")
 # Fences inside list items are indented; their code lines carry the same indent.
 FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[a-z]*)\n(?P<code>.*?)^(?P=indent)```", re.S | re.M)
@@ -203,10 +203,10 @@ def test_local_stack_snippets_run_as_written(stack: RunningStack) -> None:
 
 @pytest.mark.slow
 def test_emulator_snippets_run_as_written(tmp_path: Path) -> None:
-    # GIVEN the standalone emulator started as the README starts it, on the README's port
+    # GIVEN the standalone emulator started as the docs start it, on the docs' port
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", EMULATOR_PORT)) == 0:
-            pytest.skip(f"port {EMULATOR_PORT}, which the README's emulator snippets use, is taken")
+            pytest.skip(f"port {EMULATOR_PORT}, which the docs' emulator snippets use, is taken")
     (tmp_path / ".venv").symlink_to(VENV, target_is_directory=True)
     command = [
         ".venv/bin/python",

@@ -451,7 +451,7 @@ MEMBERS: dict[str, tuple[str, int, int]] = {
 
 def test_every_header_member_of_invoke_endpoint_is_an_envelope_key() -> None:
     # GIVEN botocore's service model WHEN its header members are listed THEN they are exactly the ones
-    # the README documents (a new one in a botocore upgrade must be documented and given a CLI flag)
+    # docs/function.md documents (a new one in a botocore upgrade must be documented and given a CLI flag)
     assert sorted(MEMBERS) == sorted(
         ["contentType", "accept", "customAttributes", "targetModel", "targetVariant",
          "targetContainerHostname", "inferenceId", "enableExplanations", "inferenceComponentName",

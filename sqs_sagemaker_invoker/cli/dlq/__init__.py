@@ -178,7 +178,7 @@ def dlq_redrive(  # noqa: PLR0913, RUF100 - typer options
         bool,
         typer.Option(
             "--move-task/--no-move-task",
-            help="Hand the whole DLQ to one SQS message move task (no filter, no hold-back: see the README); default: message by message.",
+            help="Hand the whole DLQ to one SQS message move task (no filter, no hold-back: see docs/operating.md, Redrive); default: message by message.",
         ),
     ] = False,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for a move task to finish.")] = True,

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from sqs_sagemaker_invoker.cli.target import Route, Target
 
 INVOKER_PREFIX = Attr.PREFIX
-# Shared with the function (README, "Dead-letter messages"): how often a letter was redriven, and where
+# Shared with the function (docs/function.md, "Dead-letter messages"): how often a letter was redriven, and where
 # the original body of a letter too large to hold it next to its reason is kept.
 REDRIVE_COUNT = Attr.REDRIVE_COUNT
 BODY_S3_URI = Attr.BODY_S3_URI
