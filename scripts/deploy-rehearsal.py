@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from moto.server import ThreadedMotoServer
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -55,6 +54,7 @@ from sqs_sagemaker_invoker.infra.routes import (  # noqa: E402
     payload_s3_prefix,
     queue_name,
 )
+from sqs_sagemaker_invoker.local.stand_ins import MotoServer  # noqa: E402
 
 ACCOUNT = "123456789012"  # moto's default account
 REGION = "us-east-1"
@@ -477,11 +477,9 @@ def run() -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     logging.getLogger("moto").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*not supported by moto's CloudFormation.*")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
+    server = MotoServer(mode="thread").start()
     try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
+        endpoint = server.url
         log(f"moto server on {endpoint}")
         with tempfile.TemporaryDirectory(prefix="deploy-rehearsal-") as scratch_dir:
             scratch = Path(scratch_dir)

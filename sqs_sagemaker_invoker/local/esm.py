@@ -31,7 +31,7 @@ import boto3
 from botocore.config import Config
 
 from sqs_sagemaker_invoker.local.aws import MAX_ATTEMPTS
-from sqs_sagemaker_invoker.local.events import sqs_event, sqs_record_from_message
+from sqs_sagemaker_invoker.local.stand_ins import sqs_event, sqs_record_from_message
 from sqs_sagemaker_invoker.local.worker import FunctionSpec, InvokeOutcome, LogLine, Worker, WorkerInitError
 
 if TYPE_CHECKING:

@@ -13,17 +13,16 @@ import pytest
 
 from sqs_sagemaker_invoker.local.sagemaker import EndpointSpec
 from sqs_sagemaker_invoker.local.stack import LocalStack, StackOptions
-from tests.integration.local_fixtures import (
+from tests.support.local_stack import (
     OutcomeCollector,
     function_log_records,
     send_envelopes,
-    wait_for,
 )
+from tests.support.polling import wait_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-pytest_plugins = ["tests.integration.local_fixtures"]
 
 # Four routes, each with its own endpoint so that faults injected for one test touch no other. Retries
 # come back at once (retryBaseSeconds 0) to keep the tests fast; everything else is as configured.

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.local_fixtures import process_alive, wait_for
+from tests.support.polling import process_alive, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _descendants(pid: int) -> set[int]:

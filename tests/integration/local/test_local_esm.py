@@ -14,17 +14,16 @@ import pytest
 
 from sqs_sagemaker_invoker.local.aws import client_kwargs
 from sqs_sagemaker_invoker.local.esm import parse_batch_response
-from tests.integration.local_fixtures import process_alive, toy_events, wait_for
+from tests.support.local_stack import toy_events
+from tests.support.polling import process_alive, wait_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from sqs_sagemaker_invoker.local.aws import MotoServer
     from sqs_sagemaker_invoker.local.esm import EventSourceEmulator
+    from sqs_sagemaker_invoker.local.stand_ins import MotoServer
     from sqs_sagemaker_invoker.local.worker import FunctionSpec
-    from tests.integration.local_fixtures import ToyQueue
-
-pytest_plugins = ["tests.integration.local_fixtures"]
+    from tests.support.local_stack import ToyQueue
 
 
 def _records(function: FunctionSpec) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from bench.measurements import BenchRun
 from bench.scale_model import scale_model
 from bench.targets import targets
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

@@ -15,23 +15,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sqs_sagemaker_invoker.cli.dlq import MAX_READ_COUNT, DeadLetter
-
-pytest.register_assert_rewrite("tests.integration.cli_fixtures")
-
-from tests.integration.cli_fixtures import (  # noqa: E402 - after the rewrite registration
+from tests.support.cli_stack import (
     DUMMY_ENV,
     ORDERED_ROUTE,
     REPO_ROOT,
     FailingConsumer,
-    wait_for,
 )
+from tests.support.polling import wait_for
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from tests.integration.cli_fixtures import CliStack
+    from tests.support.cli_stack import CliStack
 
-pytest_plugins = ["tests.integration.cli_fixtures"]
 
 # Far longer than a run over 5 letters takes; a redrive that feeds its own loop never ends by itself.
 RUN_TIMEOUT_S = 45

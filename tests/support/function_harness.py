@@ -6,17 +6,12 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from moto.server import ThreadedMotoServer
 
-from sqs_sagemaker_invoker.local.events import sqs_event, sqs_record_from_message
-from tests.factories import FakeContext
+from sqs_sagemaker_invoker.local.stand_ins import LambdaContext, sqs_event, sqs_record_from_message
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -27,22 +22,7 @@ if TYPE_CHECKING:
 
 REGION = "us-east-1"
 DEAD_LETTER_BUCKET = "requests-dead-letters"
-
-
-@contextmanager
-def moto_server() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
-def reset_moto(url: str) -> None:
-    with urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10):
-        pass
+ENDPOINT = "demo-classifier"
 
 
 @dataclass
@@ -83,7 +63,9 @@ class FunctionRun:
         if not messages:
             return {"batchItemFailures": [], "received": 0}
         records = [sqs_record_from_message(m, self.queues.requests_arn, REGION) for m in messages]
-        response: dict[str, Any] = self.handler.lambda_handler(sqs_event(records), FakeContext(timeout_ms))
+        response: dict[str, Any] = self.handler.lambda_handler(
+            sqs_event(records), LambdaContext.starting_now(timeout_ms)
+        )
         failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
         done = [m for m in messages if m["MessageId"] not in failed]
         for start in range(0, len(done), 10):
@@ -184,7 +166,7 @@ def start_function(
     queues = create_queues(sqs, fifo=fifo, max_receive_count=max_receive_count)
     s3.create_bucket(Bucket=DEAD_LETTER_BUCKET)
     full_env = {
-        "ENDPOINT_NAME": "demo-classifier",
+        "ENDPOINT_NAME": ENDPOINT,
         "DEAD_LETTER_QUEUE_URL": queues.dlq,
         "DEAD_LETTER_BUCKET": DEAD_LETTER_BUCKET,
         "RESULTS_QUEUE_URL": queues.results,

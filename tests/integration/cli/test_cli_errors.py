@@ -9,10 +9,8 @@ from typing import TYPE_CHECKING
 import pytest
 from typer.testing import CliRunner
 
-pytest.register_assert_rewrite("tests.integration.cli_fixtures")
-
-from sqs_sagemaker_invoker.cli.main import app  # noqa: E402 - after the rewrite registration
-from tests.integration.cli_fixtures import DEMO_ROUTE, ORDERED_ROUTE  # noqa: E402
+from sqs_sagemaker_invoker.cli.main import app
+from tests.support.cli_stack import DEMO_ROUTE, ORDERED_ROUTE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -20,9 +18,8 @@ if TYPE_CHECKING:
 
     from typer.testing import Result
 
-    from tests.integration.cli_fixtures import CliStack
+    from tests.support.cli_stack import CliStack
 
-pytest_plugins = ["tests.integration.cli_fixtures"]
 
 COMMANDS = [
     [],

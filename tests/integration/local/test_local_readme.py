@@ -31,9 +31,9 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from sqs_sagemaker_invoker.local.aws import CREDENTIALS, REGION
-from tests.integration.local_fixtures import wait_for
+from tests.support.polling import wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 VENV = ROOT / ".venv"
 
 # What a marked snippet needs running: the local stack (`python -m sqs_sagemaker_invoker.local up`), or the standalone emulator.

@@ -1,10 +1,5 @@
-"""Pytest fixtures for the SageMaker Runtime emulator, for any test module that needs an endpoint.
-
-Load them as a plugin from a test module (or a conftest.py):
-
-    pytest_plugins = ["tests.integration.sagemaker_fixtures"]
-
-and build clients with sqs_sagemaker_invoker.local.sagemaker.testing.runtime_client.
+"""Fixtures of the SageMaker Runtime emulator tests (build clients with
+sqs_sagemaker_invoker.local.sagemaker.testing.runtime_client).
 
 - `aws_test_env`: dummy credentials (testing/testing), region us-east-1, no profile/config files.
 - `sagemaker_emulator`: a running emulator with one `inline` endpoint named DEFAULT_ENDPOINT (echo
@@ -29,14 +24,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
-
-__all__ = [
-    "DEFAULT_ENDPOINT",
-    "aws_test_env",
-    "sagemaker_emulator",
-    "sagemaker_emulator_factory",
-    "sagemaker_runtime_client",
-]
 
 
 @pytest.fixture

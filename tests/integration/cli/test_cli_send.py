@@ -9,17 +9,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-pytest.register_assert_rewrite("tests.integration.cli_fixtures")
-
-from tests.integration.cli_fixtures import ORDERED_ROUTE  # noqa: E402 - after the rewrite registration
+from tests.support.cli_stack import ORDERED_ROUTE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from tests.integration.cli_fixtures import CliStack
-
-pytest_plugins = ["tests.integration.cli_fixtures"]
+    from tests.support.cli_stack import CliStack
 
 
 def _envelopes(stack: CliStack, route: str = "demo") -> list[dict[str, object]]:
@@ -213,7 +209,7 @@ def test_a_partial_batch_failure_says_exactly_what_was_sent(
     # GIVEN 25 requests, and SQS refusing all but 3 entries of the second SendMessageBatch
     stack = make_cli_stack(proxy=True)
     assert stack.proxy is not None
-    from tests.integration.cli_fixtures import Fault  # noqa: PLC0415
+    from tests.support.cli_stack import Fault  # noqa: PLC0415
 
     stack.proxy.faults.append(Fault("SendMessageBatch", call=2, keep=3))
     source = tmp_path / "requests.jsonl"

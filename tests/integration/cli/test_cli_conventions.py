@@ -19,17 +19,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pytest
-
-pytest.register_assert_rewrite("tests.integration.cli_fixtures")
-
-from sqs_sagemaker_invoker.cli.main import app  # noqa: E402
-from tests.integration.cli_fixtures import DUMMY_ENV, REPO_ROOT  # noqa: E402 - after the rewrite registration
+from sqs_sagemaker_invoker.cli.main import app
+from tests.support.cli_stack import DUMMY_ENV, REPO_ROOT
 
 if TYPE_CHECKING:
-    from tests.integration.cli_fixtures import CliStack
+    from tests.support.cli_stack import CliStack
 
-pytest_plugins = ["tests.integration.cli_fixtures"]
 
 INVOKER = Path(sys.executable).parent / "invoker"  # the console script users run
 LOG_STREAM = (

@@ -9,10 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-pytest.register_assert_rewrite("tests.integration.cli_fixtures")
-
-from sqs_sagemaker_invoker.local.aws import create_alarms  # noqa: E402 - after the rewrite registration
-from tests.integration.cli_fixtures import DEMO_ROUTE, STACK_NAME  # noqa: E402
+from sqs_sagemaker_invoker.local.aws import create_alarms
+from tests.support.cli_stack import DEMO_ROUTE, STACK_NAME
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -20,9 +18,8 @@ if TYPE_CHECKING:
     from mypy_boto3_cloudwatch.type_defs import DimensionTypeDef, MetricDatumTypeDef
     from mypy_boto3_logs.type_defs import InputLogEventTypeDef
 
-    from tests.integration.cli_fixtures import CliStack
+    from tests.support.cli_stack import CliStack
 
-pytest_plugins = ["tests.integration.cli_fixtures"]
 
 SERVICE: list[DimensionTypeDef] = [{"Name": "service", "Value": "invoker"}]
 

@@ -7,16 +7,10 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-import pytest
-
-pytest.register_assert_rewrite("tests.integration.cli_fixtures")
-
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tests.integration.cli_fixtures import CliStack
-
-pytest_plugins = ["tests.integration.cli_fixtures"]
+    from tests.support.cli_stack import CliStack
 
 
 def _result(request_id: str, **extra: Any) -> str:

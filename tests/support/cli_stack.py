@@ -1,13 +1,9 @@
-"""Fixtures of the `invoker` CLI tests: a moto server on 127.0.0.1 with the routes' resources (created by
-the local package, as the local stack creates them), an outputs.json in a temporary state directory, a
-fault-injecting HTTP proxy in front of moto, and helpers to drive the CLI and look into the queues.
-
-Load them from a test module with `pytest_plugins = ["tests.integration.cli_fixtures"]`.
-"""
+"""What the `invoker` CLI tests drive: the routes' resources on moto as the CLI sees them (`CliStack`), a
+fault-injecting HTTP proxy in front of moto, and a consumer that fails every message again. The fixtures
+that build them are in tests/integration/cli/conftest.py."""
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import os
@@ -15,7 +11,6 @@ import signal
 import sys
 import threading
 import time
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,17 +19,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import boto3
-import pytest
 from botocore.config import Config
 from typer.testing import CliRunner
 
 from sqs_sagemaker_invoker.cli.main import app
-from sqs_sagemaker_invoker.infra.routes import parse_app_config
-from sqs_sagemaker_invoker.local.aws import create_route_resources
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
-
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_s3 import S3Client
@@ -76,24 +66,6 @@ def client_kwargs(url: str) -> dict[str, Any]:
         "aws_secret_access_key": "testing",
         "config": Config(retries={"mode": "standard", "total_max_attempts": 2}),
     }
-
-
-@pytest.fixture(scope="session")
-def cli_moto() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer  # noqa: PLC0415 - heavy import, only for these tests
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{server.get_host_and_port()[1]}"
-    finally:
-        server.stop()
-
-
-def reset_moto(url: str) -> None:
-    request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
-    with urllib.request.urlopen(request, timeout=30) as response:
-        response.read()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -333,55 +305,6 @@ class CliStack:
             QueueUrl=resources.dead_letter_queue_url, MessageBody=body, MessageAttributes=attributes, **kwargs
         )
         return response["MessageId"]
-
-
-@pytest.fixture
-def make_cli_stack(cli_moto: str, tmp_path: Path) -> Iterator[Callable[..., CliStack]]:
-    """`make(routes=[...], proxy=False)`: fresh moto state, the routes' resources, an outputs.json."""
-    proxies: list[FaultProxy] = []
-
-    def make(routes: list[dict[str, Any]] | None = None, *, proxy: bool = False) -> CliStack:
-        reset_moto(cli_moto)
-        config = parse_app_config({"stackName": STACK_NAME, "routes": routes or [DEMO_ROUTE]})
-        resources = {route.name: create_route_resources(config, route, cli_moto) for route in config.routes}
-        fault_proxy = FaultProxy(cli_moto).start() if proxy else None
-        if fault_proxy is not None:
-            proxies.append(fault_proxy)
-        outputs: dict[str, str] = {}
-        for item in resources.values():
-            outputs.update(item.outputs())
-        outputs["DashboardName"] = STACK_NAME
-        outputs["AwsEndpointUrl"] = fault_proxy.url if fault_proxy is not None else cli_moto
-        state_dir = tmp_path / ".local-stack"
-        state_dir.mkdir(exist_ok=True)
-        (state_dir / "outputs.json").write_text(json.dumps(outputs, indent=2), encoding="utf-8")
-        return CliStack(cli_moto, state_dir, config, resources, outputs, fault_proxy)
-
-    try:
-        yield make
-    finally:
-        for each in proxies:
-            each.stop()
-
-
-@pytest.fixture
-def cli_stack(make_cli_stack: Callable[..., CliStack]) -> CliStack:
-    return make_cli_stack()
-
-
-def wait_for(condition: Callable[[], bool], *, timeout: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def stop_process(process: Any) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        process.kill()
-    process.wait(timeout=10)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -18,12 +18,12 @@ import pytest
 
 from sqs_sagemaker_invoker.local.sagemaker import EndpointSpec, FaultSpec
 from sqs_sagemaker_invoker.local.stack import LocalStack, StackOptions
-from tests.integration.local_fixtures import OutcomeCollector, wait_for
+from tests.support.local_stack import OutcomeCollector
+from tests.support.polling import wait_for
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-pytest_plugins = ["tests.integration.local_fixtures"]
 
 SOAK_MESSAGES = int(os.environ.get("SOAK_MESSAGES", "2000"))
 BACKLOG = 100

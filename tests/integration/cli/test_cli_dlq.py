@@ -11,22 +11,19 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-pytest.register_assert_rewrite("tests.integration.cli_fixtures")
-
-from tests.integration.cli_fixtures import (  # noqa: E402 - after the rewrite registration
+from tests.support.cli_stack import (
     DUMMY_ENV,
     ORDERED_ROUTE,
     REPO_ROOT,
     Fault,
-    stop_process,
 )
+from tests.support.polling import stop_process
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from tests.integration.cli_fixtures import CliStack
+    from tests.support.cli_stack import CliStack
 
-pytest_plugins = ["tests.integration.cli_fixtures"]
 
 MODEL_LOG = "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/Endpoints/demo-endpoint:log-stream:AllTraffic/i-0abc"
 

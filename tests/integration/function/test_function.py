@@ -6,41 +6,12 @@ import base64
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from sqs_sagemaker_invoker.local.sagemaker import EndpointSpec, FaultSpec, SageMakerEmulator
-from tests.integration.function_harness import FunctionRun, moto_server, reset_moto, start_function
-
-ENDPOINT = "demo-classifier"
-
-
-@pytest.fixture(scope="module")
-def aws_url() -> Iterator[str]:
-    with moto_server() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[SageMakerEmulator]:
-    with SageMakerEmulator([EndpointSpec(name=ENDPOINT, container="inline")], port=0) as emu:
-        emu.wait_ready(ENDPOINT, timeout=30)
-        yield emu
-
-
-@pytest.fixture
-def run_function(
-    aws_url: str, emulator: SageMakerEmulator, monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., FunctionRun]:
-    reset_moto(aws_url)
-    emulator.reset(ENDPOINT)
-
-    def start(**kwargs: Any) -> FunctionRun:
-        return start_function(monkeypatch, aws_url, emulator.url, **kwargs)
-
-    return start
+from sqs_sagemaker_invoker.local.sagemaker import FaultSpec, SageMakerEmulator
+from tests.support.function_harness import ENDPOINT
 
 
 def attributes(message: dict[str, Any]) -> dict[str, str]:

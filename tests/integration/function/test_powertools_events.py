@@ -4,52 +4,21 @@ limit, through the real lambda_handler against moto and the SageMaker Runtime em
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from sqs_sagemaker_invoker.local.sagemaker import EndpointSpec, SageMakerEmulator
-from tests.factories import FakeContext
-from tests.integration.function_harness import (
-    DEAD_LETTER_BUCKET,
-    FunctionRun,
-    moto_server,
-    reset_moto,
-    start_function,
-)
+from sqs_sagemaker_invoker.local.stand_ins import LambdaContext
+from tests.support.function_harness import DEAD_LETTER_BUCKET, ENDPOINT, FunctionRun
 
-ENDPOINT = "demo-classifier"
-FIXTURES = sorted((Path(__file__).parent.parent / "fixtures" / "powertools").glob("*.json"))
+if TYPE_CHECKING:
+    from sqs_sagemaker_invoker.local.sagemaker import SageMakerEmulator
+
+FIXTURES = sorted((Path(__file__).parents[2] / "fixtures" / "powertools").glob("*.json"))
 SQS_LIMIT = 1_048_576
 OUTCOMES = {"delivered", "retry later", "dead-lettered"}
-
-
-@pytest.fixture(scope="module")
-def aws_url() -> Iterator[str]:
-    with moto_server() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[SageMakerEmulator]:
-    with SageMakerEmulator([EndpointSpec(name=ENDPOINT, container="inline")], port=0) as emu:
-        emu.wait_ready(ENDPOINT, timeout=30)
-        yield emu
-
-
-@pytest.fixture
-def run_function(
-    aws_url: str, emulator: SageMakerEmulator, monkeypatch: pytest.MonkeyPatch
-) -> Callable[..., FunctionRun]:
-    reset_moto(aws_url)
-    emulator.reset(ENDPOINT)
-
-    def start(**kwargs: Any) -> FunctionRun:
-        return start_function(monkeypatch, aws_url, emulator.url, **kwargs)
-
-    return start
 
 
 def emf_totals(stdout: str) -> dict[str, float]:
@@ -86,7 +55,7 @@ def test_every_record_of_a_powertools_event_ends_in_a_logged_counted_disposition
     records = event["Records"]
     fn = run_function(MESSAGE_FORMAT=message_format)
     # WHEN the real handler takes it
-    response = fn.handler.lambda_handler(event, FakeContext())
+    response = fn.handler.lambda_handler(event, LambdaContext.starting_now())
     # THEN every record has exactly one outcome line, with a reason unless delivered
     outcomes = [r for r in caplog.records if r.getMessage() in OUTCOMES]
     assert sorted(r.message_id for r in outcomes) == sorted(r["messageId"] for r in records)  # type: ignore[attr-defined]

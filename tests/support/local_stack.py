@@ -1,33 +1,23 @@
-"""Fixtures of the local-stack tests: a moto server, toy Lambda handlers and an event source emulator.
-
-Test modules load it with ``pytest_plugins`` and also import its helpers, so it is imported before pytest
-could rewrite its asserts: PYTEST_DONT_REWRITE (it raises its own errors instead).
-"""
+"""What the local-stack tests drive: a toy Lambda handler whose behaviour each message chooses, its queue,
+and a collector of the whole local stack's outcomes. The fixtures are in tests/integration/local/conftest.py."""
 
 from __future__ import annotations
 
 import json
-import os
 import textwrap
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import boto3
-import pytest
-
-from sqs_sagemaker_invoker.local.aws import MotoServer, client_kwargs
-from sqs_sagemaker_invoker.local.esm import EventSourceEmulator, EventSourceSpec
-from sqs_sagemaker_invoker.local.telemetry import TelemetryShipper
-from sqs_sagemaker_invoker.local.worker import FunctionSpec
+from tests.support.polling import wait_for
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
     from sqs_sagemaker_invoker.local.stack import LocalStack
+    from sqs_sagemaker_invoker.local.worker import FunctionSpec
 
 # A handler whose behaviour each message's body chooses (JSON), so one module covers every ESM rule.
 # It appends what it saw to $TOY_STATE/events.jsonl; a command with "once": KEY acts on its first
@@ -95,46 +85,6 @@ TOY_HANDLER = textwrap.dedent(
 )
 
 
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[MotoServer]:
-    server = MotoServer(mode="thread").start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def moto(moto_server: MotoServer) -> MotoServer:
-    moto_server.reset()
-    return moto_server
-
-
-@pytest.fixture
-def toy_function(tmp_path: Path, moto: MotoServer) -> Callable[..., FunctionSpec]:
-    code = tmp_path / "code"
-    code.mkdir()
-    (code / "toy.py").write_text(TOY_HANDLER, encoding="utf-8")
-    state = tmp_path / "state"
-    state.mkdir()
-
-    def make(timeout_s: float = 10.0, name: str = "toy") -> FunctionSpec:
-        return FunctionSpec(
-            name=name,
-            environment={
-                "TOY_STATE": str(state),
-                "AWS_ENDPOINT_URL": moto.url,
-                "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",
-            },
-            timeout_s=timeout_s,
-            handler="toy.handler",
-            code_root=code,
-        )
-
-    return make
-
-
 def toy_events(function: FunctionSpec) -> list[dict[str, Any]]:
     path = Path(function.environment["TOY_STATE"]) / "events.jsonl"
     if not path.exists():
@@ -175,67 +125,6 @@ class ToyQueue:
         return int(attributes["ApproximateNumberOfMessages"]), int(
             attributes["ApproximateNumberOfMessagesNotVisible"]
         )
-
-
-@pytest.fixture
-def make_queue(moto: MotoServer) -> Callable[..., ToyQueue]:
-    sqs: SQSClient = boto3.client("sqs", **client_kwargs(moto.url))
-
-    def make(name: str = "toy", **attributes: str) -> ToyQueue:
-        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]  # type: ignore[arg-type]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        return ToyQueue(sqs, url, arn)
-
-    return make
-
-
-@pytest.fixture
-def run_esm(moto: MotoServer) -> Iterator[Callable[..., EventSourceEmulator]]:
-    """Start an emulator for one source; it (and its telemetry shipper) is stopped after the test."""
-    started: list[tuple[EventSourceEmulator, TelemetryShipper]] = []
-
-    def run(queue: ToyQueue, function: FunctionSpec, **spec: Any) -> EventSourceEmulator:
-        shipper = TelemetryShipper(endpoint_url=moto.url).start()
-        esm = EventSourceEmulator(
-            [
-                EventSourceSpec(
-                    name="toy", queue_url=queue.url, queue_arn=queue.arn, function=function, **spec
-                )
-            ],
-            endpoint_url=moto.url,
-            log_sink=shipper,
-        )
-        started.append((esm, shipper))
-        return esm.start()
-
-    try:
-        yield run
-    finally:
-        for esm, shipper in started:
-            # Worker processes are stopped at once; idle slot threads end with their long poll.
-            esm.stop(timeout=0)
-            shipper.stop()
-
-
-def wait_for(
-    condition: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05, what: str = ""
-) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
-        time.sleep(interval)
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 # -- the whole local stack ------------------------------------------------------------------------

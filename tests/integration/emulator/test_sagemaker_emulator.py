@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 
     type Factory = Callable[..., SageMakerEmulator]
 
-pytest_plugins = ["tests.integration.sagemaker_fixtures"]
 
 ACCOUNT = "123456789012"
 IRIS_SETOSA = [5.1, 3.5, 1.4, 0.2]

@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING
 import pytest
 from typer.testing import CliRunner
 
-pytest.register_assert_rewrite("tests.integration.cli_fixtures")
-
-from sqs_sagemaker_invoker.cli.main import app  # noqa: E402 - after the rewrite registration
-from sqs_sagemaker_invoker.local.stack import pid_alive  # noqa: E402
-from tests.integration.cli_fixtures import DUMMY_ENV, REPO_ROOT, wait_for  # noqa: E402
+from sqs_sagemaker_invoker.cli.main import app
+from sqs_sagemaker_invoker.local.stack import pid_alive
+from tests.support.cli_stack import DUMMY_ENV, REPO_ROOT
+from tests.support.polling import wait_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
 
     from typer.testing import Result
 
-pytest_plugins = ["tests.integration.cli_fixtures"]
 
 ENDPOINT = "demo-classifier"  # cdk.json's route "demo"
 
