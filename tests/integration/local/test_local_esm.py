@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from sqs_sagemaker_invoker.local.aws import client_kwargs
-from sqs_sagemaker_invoker.local.esm import parse_batch_response
+from sqs_sagemaker_invoker.local.batch_response import parse_batch_response
 from tests.support.local_stack import toy_events
 from tests.support.polling import process_alive, wait_for
 
