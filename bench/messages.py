@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqs_sagemaker_invoker.local.events import sqs_event, sqs_record_from_message
+from sqs_sagemaker_invoker.local.stand_ins import sqs_event, sqs_record_from_message
 
 if TYPE_CHECKING:
     from bench.protocol import MessagesRequest

@@ -13,8 +13,8 @@ from invoker.contract import Env
 
 from bench.instances import LambdaInstance
 from bench.messages import ENDPOINT_NAME, QUEUE_NAME, REGION
-from sqs_sagemaker_invoker.local.aws import MotoServer
 from sqs_sagemaker_invoker.local.sagemaker import EmulatorProcess, EndpointSpec, FaultSpec
+from sqs_sagemaker_invoker.local.stand_ins import MotoServer
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

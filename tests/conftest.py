@@ -1,5 +1,8 @@
 import pytest
 
+# The support modules assert on what they drive: rewrite them as test modules are (before any imports them).
+pytest.register_assert_rewrite("tests.support")
+
 
 @pytest.fixture(autouse=True)
 def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:

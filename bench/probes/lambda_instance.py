@@ -33,8 +33,11 @@ import traceback  # noqa: E402
 from typing import TYPE_CHECKING, Any, cast  # noqa: E402
 
 from bench.function_log import LogReader  # noqa: E402
-from bench.lambda_context import BenchContext  # noqa: E402
 from bench.protocol import LAMBDA_TIMEOUT_MS  # noqa: E402
+
+# The shared Lambda context from its defining module, which imports nothing this program has not: through
+# sqs_sagemaker_invoker.local.stand_ins, modules the handler's timed import needs would be loaded already.
+from sqs_sagemaker_invoker.local.lambda_runtime import LambdaContext  # noqa: E402
 
 if TYPE_CHECKING:
     from bench.protocol import (
@@ -167,7 +170,12 @@ class Instance:
         """One handler call; the result and the ids the function reported in batchItemFailures."""
         if self.module is None:
             raise ValueError("a bare instance has no handler")
-        context = BenchContext(LAMBDA_TIMEOUT_MS)
+        context = LambdaContext.starting_now(
+            LAMBDA_TIMEOUT_MS,
+            function_name="invoker-bench",
+            request_id="00000000-0000-4000-8000-000000000000",
+            log_stream_name="bench",
+        )
         usage = resource.getrusage(resource.RUSAGE_SELF)
         cpu = time.process_time()
         started = time.perf_counter()

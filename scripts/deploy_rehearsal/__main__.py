@@ -12,8 +12,6 @@ import time
 import warnings
 from pathlib import Path
 
-from moto.server import ThreadedMotoServer
-
 from scripts.deploy_rehearsal.checks import Rehearsal
 from scripts.deploy_rehearsal.harness import (
     ACCOUNT,
@@ -29,6 +27,7 @@ from scripts.deploy_rehearsal.harness import (
     log,
     rehearsal_config,
 )
+from sqs_sagemaker_invoker.local.stand_ins import MotoServer
 
 
 def run() -> int:
@@ -40,11 +39,9 @@ def run() -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     logging.getLogger("moto").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*not supported by moto's CloudFormation.*")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
+    server = MotoServer(mode="thread").start()
     try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
+        endpoint = server.url
         log(f"moto server on {endpoint}")
         with tempfile.TemporaryDirectory(prefix="deploy-rehearsal-") as scratch_dir:
             scratch = Path(scratch_dir)

@@ -1,4 +1,4 @@
-"""The AWS side of the local stack: a moto server, and each route's queues and bucket as the stack defines them."""
+"""The AWS side of the local stack: each route's queues, bucket and alarms as the stack defines them, on moto."""
 
 from __future__ import annotations
 
@@ -6,14 +6,8 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
-import subprocess
-import sys
-import threading
-import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -55,92 +49,6 @@ CREDENTIALS = ("testing", "testing")
 # ("Set changed size during iteration"); the local stack's own clients ride that out.
 MAX_ATTEMPTS = 6
 RESULTS_EXPIRY_RULE = "expire-results"
-
-
-class MotoServer:
-    """A moto server on 127.0.0.1, in its own process (the default: it gets the second core) or a thread."""
-
-    def __init__(self, *, mode: Literal["process", "thread"] = "process", host: str = "127.0.0.1") -> None:
-        self.mode = mode
-        self.host = host
-        self.port = 0
-        self._process: subprocess.Popen[str] | None = None
-        self._thread_server: Any = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process else None
-
-    def start(self, timeout: float = 60.0) -> MotoServer:
-        self.launch()
-        return self.wait_started(timeout)
-
-    def launch(self) -> None:
-        """Start the server without waiting for it (the caller may start other things meanwhile)."""
-        self.port = 0
-        if self.mode == "thread":
-            logging.getLogger("werkzeug").setLevel(logging.ERROR)
-            from moto.server import ThreadedMotoServer  # noqa: PLC0415 - heavy import, only when used
-
-            self._thread_server = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
-            self._thread_server.start()
-            self.port = int(self._thread_server.get_host_and_port()[1])
-            return
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "sqs_sagemaker_invoker.local.moto_process", self.host],
-            stdin=subprocess.PIPE,  # its EOF ends the server, even if we die without cleaning up
-            stdout=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            cwd=Path(__file__).resolve().parents[2],  # the repo root: importable uninstalled
-        )
-
-    def wait_started(self, timeout: float = 60.0) -> MotoServer:
-        process = self._process
-        if process is None or self.port:
-            return self
-        assert process.stdout is not None
-        stdout = process.stdout
-        line: list[str] = []
-        reader = threading.Thread(target=lambda: line.append(stdout.readline()), daemon=True)
-        reader.start()
-        reader.join(timeout)
-        if not line or not line[0].strip():
-            self.stop()
-            raise RuntimeError("moto server did not start")
-        self.port = int(json.loads(line[0])["port"])
-        return self
-
-    def reset(self) -> None:
-        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")  # noqa: S310
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - our loopback URL
-            response.read()
-
-    def stop(self) -> None:
-        if self._thread_server is not None:
-            self._thread_server.stop()
-            self._thread_server = None
-        process, self._process = self._process, None
-        if process is None:
-            return
-        try:
-            if process.stdin:
-                process.stdin.close()
-            process.wait(timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            process.kill()
-            process.wait()
-
-    def __enter__(self) -> MotoServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def client_kwargs(endpoint_url: str) -> dict[str, Any]:

@@ -25,13 +25,14 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import boto3
 from botocore.config import Config
 
 from sqs_sagemaker_invoker.local.aws import MAX_ATTEMPTS
-from sqs_sagemaker_invoker.local.events import sqs_event, sqs_record_from_message
+from sqs_sagemaker_invoker.local.batch_response import parse_batch_response
+from sqs_sagemaker_invoker.local.stand_ins import sqs_event, sqs_record_from_message
 from sqs_sagemaker_invoker.local.worker import FunctionSpec, InvokeOutcome, LogLine, Worker, WorkerInitError
 
 if TYPE_CHECKING:
@@ -99,40 +100,10 @@ def _size(message: MessageTypeDef) -> int:
     return len(json.dumps(message, default=str)) + _RECORD_OVERHEAD
 
 
-def parse_batch_response(payload: str | None, message_ids: Sequence[str]) -> tuple[list[str], str | None]:
-    """Lambda's reading of a ``ReportBatchItemFailures`` response: (failed ids, why it is invalid)."""
-    try:
-        value: Any = json.loads(payload) if payload is not None else None
-    except json.JSONDecodeError:
-        return [], "response is not JSON"
-    if value is None:
-        return [], None
-    if not isinstance(value, dict):
-        return [], f"response is a {type(value).__name__}, not an object"
-    items = value.get("batchItemFailures")
-    if items is None:
-        return [], None
-    if not isinstance(items, list):
-        return [], "batchItemFailures is not a list"
-    known = set(message_ids)
-    failed: list[str] = []
-    for item in items:
-        if not isinstance(item, dict) or "itemIdentifier" not in item:
-            return [], f"batchItemFailures item without itemIdentifier: {item!r}"
-        identifier = item["itemIdentifier"]
-        if not isinstance(identifier, str) or not identifier:
-            return [], f"itemIdentifier is null or empty: {identifier!r}"
-        if identifier not in known:
-            return [], f"itemIdentifier {identifier!r} is not a message of this batch"
-        if identifier not in failed:
-            failed.append(identifier)
-    return failed, None
-
-
 class EventSourceEmulator:
     """Runs every mapping's slots on threads, each slot with its own worker process."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913, RUF100 - the sources, then keyword-only options that all have defaults
         self,
         sources: Sequence[EventSourceSpec],
         *,

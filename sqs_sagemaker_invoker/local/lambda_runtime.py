@@ -20,24 +20,75 @@ from typing import IO, Any
 
 
 class LambdaContext:
-    """The attributes and method of ``awslambdaric``'s context object."""
+    """The attributes and method of ``awslambdaric``'s context object.
 
-    def __init__(self, request_id: str, deadline_ms: int, invoked_function_arn: str) -> None:
-        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
-        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION")
+    The one stand-in for it: the runtime here builds it from Lambda's environment variables
+    (``from_runtime_environment``), tests and benchmarks call ``starting_now``. A plain class, not a
+    dataclass: importing ``dataclasses`` here would take its cost out of the function's measured init."""
+
+    def __init__(  # noqa: PLR0913, RUF100 - a record's fields, by keyword, like a dataclass's constructor
+        self,
+        *,
+        aws_request_id: str,
+        deadline_ms: int,
+        invoked_function_arn: str,
+        function_name: str | None,
+        function_version: str | None = "$LATEST",
+        memory_limit_in_mb: int | str | None = None,
+        log_group_name: str | None = None,
+        log_stream_name: str | None = None,
+    ) -> None:
+        self.function_name = function_name
+        self.function_version = function_version
         self.invoked_function_arn = invoked_function_arn
-        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
-        self.aws_request_id = request_id
-        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
-        self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME")
+        self.memory_limit_in_mb = memory_limit_in_mb  # awslambdaric passes the environment's string
+        self.aws_request_id = aws_request_id
+        self.log_group_name = log_group_name
+        self.log_stream_name = log_stream_name
         self.identity = None
         self.client_context = None
         self.tenant_id = None
+        # Epoch milliseconds, as the Runtime API's Lambda-Runtime-Deadline-Ms header gives it.
         self._epoch_deadline_time_in_ms = deadline_ms
 
     def get_remaining_time_in_millis(self) -> int:
-        delta_ms = self._epoch_deadline_time_in_ms - int(time.time() * 1000)
-        return delta_ms if delta_ms > 0 else 0
+        return max(0, self._epoch_deadline_time_in_ms - int(time.time() * 1000))
+
+    @classmethod
+    def from_runtime_environment(
+        cls, request_id: str, deadline_ms: int, invoked_function_arn: str
+    ) -> LambdaContext:
+        """The context of one invocation, the function described by Lambda's AWS_LAMBDA_* variables."""
+        return cls(
+            aws_request_id=request_id,
+            deadline_ms=deadline_ms,
+            invoked_function_arn=invoked_function_arn,
+            function_name=os.environ.get("AWS_LAMBDA_FUNCTION_NAME"),
+            function_version=os.environ.get("AWS_LAMBDA_FUNCTION_VERSION"),
+            memory_limit_in_mb=os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
+            log_group_name=os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME"),
+            log_stream_name=os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME"),
+        )
+
+    @classmethod
+    def starting_now(
+        cls,
+        timeout_ms: int = 180_000,
+        *,
+        function_name: str = "invoker-test",
+        request_id: str = "00000000-0000-0000-0000-000000000000",
+        log_stream_name: str = "stream",
+    ) -> LambdaContext:
+        """An invocation that starts now with `timeout_ms` to run, of a 512 MB function in 123456789012."""
+        return cls(
+            aws_request_id=request_id,
+            deadline_ms=int(time.time() * 1000) + timeout_ms,
+            invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}",
+            function_name=function_name,
+            memory_limit_in_mb=512,
+            log_group_name=f"/aws/lambda/{function_name}",
+            log_stream_name=log_stream_name,
+        )
 
 
 def _send(channel: IO[bytes], message: dict[str, Any]) -> None:
@@ -100,7 +151,9 @@ def main() -> int:
     for line in control_in:
         request = json.loads(line)
         request_id = request["requestId"]
-        context = LambdaContext(request_id, request["deadlineMs"], request["invokedFunctionArn"])
+        context = LambdaContext.from_runtime_environment(
+            request_id, request["deadlineMs"], request["invokedFunctionArn"]
+        )
         print(f"START RequestId: {request_id} Version: $LATEST", flush=True)
         started = time.perf_counter()
         reply: dict[str, Any] = {"type": "result", "requestId": request_id}

@@ -25,13 +25,13 @@ from sqs_sagemaker_invoker.local.aws import (
     ACCOUNT,
     CREDENTIALS,
     REGION,
-    MotoServer,
     RouteResources,
     client_kwargs,
     create_alarms,
     create_route_resources,
 )
 from sqs_sagemaker_invoker.local.esm import EventSourceEmulator, EventSourceSpec
+from sqs_sagemaker_invoker.local.stand_ins import MotoServer
 from sqs_sagemaker_invoker.local.telemetry import TelemetryShipper
 from sqs_sagemaker_invoker.local.worker import FunctionSpec
 from sqs_sagemaker_invoker.project import find_project_dir

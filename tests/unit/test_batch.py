@@ -15,7 +15,8 @@ from invoker.config import load_config
 from invoker.processor import Clients, build_processor, plan_lanes
 from invoker.retries import queue_url_from_arn
 
-from tests.factories import FIFO_QUEUE_ARN, FakeContext, function_env, sqs_event, sqs_record, string_attribute
+from sqs_sagemaker_invoker.local.stand_ins import LambdaContext, sqs_event, sqs_record
+from tests.support.factories import FIFO_QUEUE_ARN, function_env, string_attribute
 from tests.unit.fakes import FakeRuntime, FakeS3, FakeSqs, ok_response, service_error
 
 ENV = function_env()
@@ -38,12 +39,12 @@ class Harness:
         )
         self.limiter = self.processor.limiter
 
-    def run(self, *records: dict[str, Any], context: FakeContext | None = None) -> set[str]:
+    def run(self, *records: dict[str, Any], context: LambdaContext | None = None) -> set[str]:
         response = process_partial_response(
-            event=sqs_event(*records),
+            event=sqs_event(records),
             record_handler=self.processor.handle,
             processor=self.processor,
-            context=context or FakeContext(),  # type: ignore[arg-type]
+            context=context or LambdaContext.starting_now(),  # type: ignore[arg-type]
         )
         return {str(failure["itemIdentifier"]) for failure in response["batchItemFailures"]}
 
@@ -258,7 +259,7 @@ def test_no_invocation_starts_past_the_deadline() -> None:
     harness = Harness(FakeRuntime())
     records = [sqs_record({"bodyText": str(i)}) for i in range(3)]
     # WHEN processed
-    failures = harness.run(*records, context=FakeContext(timeout_ms=74_000))
+    failures = harness.run(*records, context=LambdaContext.starting_now(timeout_ms=74_000))
     # THEN nothing is invoked and every message comes back at once, reason deadline
     assert harness.runtime.calls == []
     assert failures == {r["messageId"] for r in records}
@@ -268,7 +269,10 @@ def test_no_invocation_starts_past_the_deadline() -> None:
 
 def test_deadline_allows_invocations_with_enough_time_left() -> None:
     harness = Harness(FakeRuntime())
-    assert harness.run(sqs_record({"bodyText": "x"}), context=FakeContext(timeout_ms=76_000)) == set()
+    assert (
+        harness.run(sqs_record({"bodyText": "x"}), context=LambdaContext.starting_now(timeout_ms=76_000))
+        == set()
+    )
 
 
 def test_fifo_group_stops_at_its_first_failure_and_other_groups_go_on() -> None:

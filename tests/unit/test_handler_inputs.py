@@ -24,7 +24,8 @@ from invoker.events import NotAnSqsEvent
 from invoker.outcomes import InvalidMessage
 from invoker.processor import Clients, build_processor
 
-from tests.factories import FakeContext, function_env, sqs_event, sqs_record
+from sqs_sagemaker_invoker.local.stand_ins import LambdaContext, sqs_event, sqs_record
+from tests.support.factories import function_env
 from tests.unit.fakes import FakeRuntime, FakeSqs
 from tests.unit.test_envelope_properties import MODEL, json_texts, member_values, texts, valid_member
 
@@ -79,7 +80,9 @@ class Route:
         """One first receive of `record`; returns the handler's response."""
         self.runtime.calls.clear()
         self.sqs.sent.clear()
-        response: dict[str, Any] = self.handler.lambda_handler(sqs_event(record), FakeContext())
+        response: dict[str, Any] = self.handler.lambda_handler(
+            sqs_event([record]), LambdaContext.starting_now()
+        )
         return response
 
     def outcome(self) -> str:
@@ -103,7 +106,7 @@ def test_an_empty_batch_returns_an_empty_response(
     # GIVEN an SQS event with no records (Powertools' batch utility raised on it)
     route = Route(handler, monkeypatch)
     # WHEN handled THEN nothing fails and nothing is called
-    assert handler.lambda_handler({"Records": []}, FakeContext()) == {"batchItemFailures": []}
+    assert handler.lambda_handler({"Records": []}, LambdaContext.starting_now()) == {"batchItemFailures": []}
     assert route.runtime.calls == []
     assert route.sqs.sent == {}
 
@@ -139,7 +142,7 @@ def test_an_event_that_is_not_an_sqs_batch_raises_a_clear_error_before_any_recor
     # WHEN handled THEN the invocation fails with an error saying what is wrong, before any record is
     # processed (the function's error alarm sees it)
     with pytest.raises(NotAnSqsEvent) as raised:
-        handler.lambda_handler(event, FakeContext())
+        handler.lambda_handler(event, LambdaContext.starting_now())
     assert says in str(raised.value)
     assert route.runtime.calls == []
     assert route.sqs.sent == {}

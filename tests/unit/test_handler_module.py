@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.factories import function_env
+from tests.support.factories import function_env
 
 _PROBE = """
 import json, sys

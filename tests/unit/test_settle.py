@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from invoker import dead_letters
 from invoker.contract import LetterAttribute as Attr
 
-from tests.factories import sqs_record, string_attribute
+from sqs_sagemaker_invoker.local.stand_ins import sqs_record
+from tests.support.factories import string_attribute
 from tests.unit.fakes import SQS_LIMIT, FakeRuntime, ok_response, service_error, sqs_size
 from tests.unit.test_batch import RESULTS, Harness, raises
 

@@ -141,22 +141,9 @@ class FastHandler(BaseHTTPRequestHandler):
         self.command, self.path, self.request_version = words
         if self.path.startswith("//"):
             self.path = "/" + self.path.lstrip("/")
-        headers = Headers()
-        while True:
-            line = self.rfile.readline(MAX_LINE + 1)
-            if len(line) > MAX_LINE:
-                self.send_error(431, "Line too long")
-                return False
-            if line in (b"\r\n", b"\n", b""):
-                break
-            name, sep, value = line.decode("iso-8859-1").partition(":")
-            if not sep:
-                self.send_error(400, "Bad header line")
-                return False
-            headers.add(name.strip(), value.strip())
-            if len(headers._items) > MAX_HEADERS:
-                self.send_error(431, "Too many headers")
-                return False
+        headers = self._read_headers()
+        if headers is None:
+            return False
         self.headers = headers
         connection = (headers.get("Connection") or "").lower()
         self.close_connection = connection == "close" or (
@@ -165,6 +152,25 @@ class FastHandler(BaseHTTPRequestHandler):
         if (headers.get("Expect") or "").lower() == "100-continue" and self.request_version == "HTTP/1.1":
             return self.handle_expect_100()
         return True
+
+    def _read_headers(self) -> Headers | None:
+        """The header lines up to the blank line; None once an error has been sent for them."""
+        headers = Headers()
+        while True:
+            line = self.rfile.readline(MAX_LINE + 1)
+            if len(line) > MAX_LINE:
+                self.send_error(431, "Line too long")
+                return None
+            if line in (b"\r\n", b"\n", b""):
+                return headers
+            name, sep, value = line.decode("iso-8859-1").partition(":")
+            if not sep:
+                self.send_error(400, "Bad header line")
+                return None
+            headers.add(name.strip(), value.strip())
+            if len(headers._items) > MAX_HEADERS:
+                self.send_error(431, "Too many headers")
+                return None
 
     def log_message(self, format: str, *args: Any) -> None:
         # Per-request logging to stderr costs more than the request itself.

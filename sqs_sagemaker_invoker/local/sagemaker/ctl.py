@@ -21,30 +21,36 @@ from sqs_sagemaker_invoker.local.sagemaker.spec import FaultSpec
 
 
 def run(args: argparse.Namespace) -> Any:
+    """Carry out one command; what it returns is printed as JSON (None: nothing)."""
     client = EmulatorClient(args.url)
+    result: Any = None
     match args.command:
         case "status":
             if args.endpoint:
-                return client.status(args.endpoint)
-            return [client.status(name) for name in client.endpoint_names()]
+                result = client.status(args.endpoint)
+            else:
+                result = [client.status(name) for name in client.endpoint_names()]
         case "stats":
-            return client.stats(args.endpoint)
+            result = client.stats(args.endpoint)
         case "inject":
             client.inject(args.endpoint, args.kind, count=args.count, original_status_code=args.status)
-            return client.stats(args.endpoint)["scripted_pending"]
+            result = client.stats(args.endpoint)["scripted_pending"]
         case "faults":
-            changes = json.loads(args.json)
-            if args.merge:
-                return client.update_faults(args.endpoint, **changes).to_dict()
-            client.set_faults(args.endpoint, FaultSpec.from_dict(changes))
-            return client.faults(args.endpoint).to_dict()
+            result = _set_faults(client, args.endpoint, json.loads(args.json), merge=args.merge)
         case "not-ready":
             client.not_ready_for(args.endpoint, args.seconds)
         case "throttle":
             client.throttle_for(args.endpoint, args.seconds)
         case "reset":
             client.reset(args.endpoint)
-    return None
+    return result
+
+
+def _set_faults(client: EmulatorClient, endpoint: str, changes: dict[str, Any], *, merge: bool) -> Any:
+    if merge:
+        return client.update_faults(endpoint, **changes).to_dict()
+    client.set_faults(endpoint, FaultSpec.from_dict(changes))
+    return client.faults(endpoint).to_dict()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -319,8 +319,11 @@ class Endpoint:
         if kind == "model_timeout":
             time.sleep(timeout - latency)
             return self._fault("model_timeout", region)
+        return self._invoke_container(headers, body, region, timeout - latency)
+
+    def _invoke_container(self, headers: dict[str, str], body: bytes, region: str, timeout: float) -> Outcome:
         try:
-            result = self.backend.invoke(headers, body, timeout - latency)
+            result = self.backend.invoke(headers, body, timeout)
         except ContainerTimeout:
             return self._fault("model_timeout", region)
         except ContainerUnavailable:

@@ -97,6 +97,35 @@ def _parse_authorization(value: str) -> dict[str, str] | None:
     return parts
 
 
+class _Refusal(Exception):
+    """A request the service refuses, with the error response it answers."""
+
+    def __init__(self, response: WireResponse) -> None:
+        super().__init__(response)
+        self.response = response
+
+
+def _refuse(code: str, message: str) -> _Refusal:
+    return _Refusal(error_response(code, message))
+
+
+def _authorization_parts(authorization: str) -> dict[str, str]:
+    """The Authorization header's Credential, SignedHeaders and Signature."""
+    parts = _parse_authorization(authorization)
+    if parts is None:
+        raise _refuse(
+            "IncompleteSignatureException",
+            f"Authorization header requires 'Credential' parameter. Authorization={authorization}",
+        )
+    for required in ("Credential", "SignedHeaders", "Signature"):
+        if required not in parts:
+            raise _refuse(
+                "IncompleteSignatureException",
+                f"Authorization header requires '{required}' parameter. Authorization={authorization}",
+            )
+    return parts
+
+
 class SigV4Verifier:
     """Checks `Authorization` like AWS does and answers its 403 error shapes."""
 
@@ -110,57 +139,27 @@ class SigV4Verifier:
         self._clock = clock
 
     def verify(self, method: str, path: str, headers: HeaderView, body: bytes) -> AuthResult:
+        try:
+            return self._verify(method, path, headers, body)
+        except _Refusal as refusal:
+            return AuthResult(error=refusal.response)
+
+    def _verify(self, method: str, path: str, headers: HeaderView, body: bytes) -> AuthResult:
         authorization = headers.get("Authorization")
         if not authorization:
-            return AuthResult(error=error_response("MissingAuthenticationTokenException", MISSING_TOKEN))
-        parts = _parse_authorization(authorization)
-        if parts is None:
-            return AuthResult(
-                error=error_response(
-                    "IncompleteSignatureException",
-                    f"Authorization header requires 'Credential' parameter. Authorization={authorization}",
-                )
-            )
-        for required in ("Credential", "SignedHeaders", "Signature"):
-            if required not in parts:
-                return AuthResult(
-                    error=error_response(
-                        "IncompleteSignatureException",
-                        f"Authorization header requires '{required}' parameter. "
-                        f"Authorization={authorization}",
-                    )
-                )
-        scope = parts["Credential"].split("/")
-        if len(scope) != 5 or scope[4] != "aws4_request":
-            return AuthResult(
-                error=error_response(
-                    "IncompleteSignatureException",
-                    f"Credential should be scoped to a valid region, not '{'/'.join(scope[2:3])}'.",
-                )
-            )
-        access_key, date, region, service, _ = scope
-        secret = self._credentials.get(access_key)
-        if secret is None:
-            return AuthResult(error=error_response("UnrecognizedClientException", UNRECOGNIZED))
-        if service != SERVICE:
-            return AuthResult(
-                error=error_response(
-                    "InvalidSignatureException",
-                    f"Credential should be scoped to correct service: '{SERVICE}'.",
-                )
-            )
+            raise _refuse("MissingAuthenticationTokenException", MISSING_TOKEN)
+        parts = _authorization_parts(authorization)
+        access_key, date, region, secret = self._credential_scope(parts["Credential"])
         timestamp = headers.get("X-Amz-Date")
         if not timestamp:
-            return AuthResult(
-                error=error_response(
-                    "IncompleteSignatureException",
-                    "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. "
-                    f"Authorization={authorization}",
-                )
+            raise _refuse(
+                "IncompleteSignatureException",
+                "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. "
+                f"Authorization={authorization}",
             )
         skew_error = self._check_time(timestamp, date)
         if skew_error is not None:
-            return AuthResult(error=skew_error)
+            raise _Refusal(skew_error)
 
         signed = [name.strip().lower() for name in parts["SignedHeaders"].split(";") if name.strip()]
         host = headers.get("Host") or "localhost"
@@ -180,8 +179,26 @@ class SigV4Verifier:
             _signing_key(secret, date, region, SERVICE), string_to_sign.encode(), sha256
         ).hexdigest()
         if not hmac.compare_digest(expected, parts["Signature"]):
-            return AuthResult(error=error_response("InvalidSignatureException", BAD_SIGNATURE))
+            raise _refuse("InvalidSignatureException", BAD_SIGNATURE)
         return AuthResult(access_key=access_key, region=region)
+
+    def _credential_scope(self, credential: str) -> tuple[str, str, str, str]:
+        """(access key, date, region, secret) of a ``Credential=AKID/date/region/service/aws4_request``."""
+        scope = credential.split("/")
+        if len(scope) != 5 or scope[4] != "aws4_request":
+            raise _refuse(
+                "IncompleteSignatureException",
+                f"Credential should be scoped to a valid region, not '{'/'.join(scope[2:3])}'.",
+            )
+        access_key, date, region, service, _ = scope
+        secret = self._credentials.get(access_key)
+        if secret is None:
+            raise _refuse("UnrecognizedClientException", UNRECOGNIZED)
+        if service != SERVICE:
+            raise _refuse(
+                "InvalidSignatureException", f"Credential should be scoped to correct service: '{SERVICE}'."
+            )
+        return access_key, date, region, secret
 
     def _check_time(self, timestamp: str, scope_date: str) -> WireResponse | None:
         try:

@@ -40,6 +40,21 @@ def _media_type(value: str | None) -> str:
     return (value or "").split(";", 1)[0].strip().lower()
 
 
+def _json_rows(text: str) -> list[Any]:
+    """The rows of a JSON body: a list of rows, one row, or an object with an "instances" list."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise BadInput(f"body is not valid JSON: {exc}") from exc
+    if isinstance(data, dict):
+        if "instances" not in data:
+            raise BadInput('JSON object must have an "instances" list')
+        data = data["instances"]
+    if not isinstance(data, list) or not data:
+        raise BadInput("expected a non-empty list of feature rows")
+    return data if isinstance(data[0], list) else [data]
+
+
 def parse_rows(content_type: str | None, body: bytes, n_features: int) -> list[list[float]]:
     media = _media_type(content_type)
     if media not in CSV_TYPES and media not in JSON_TYPES and media != "":
@@ -53,17 +68,7 @@ def parse_rows(content_type: str | None, body: bytes, n_features: int) -> list[l
             row for row in csv.reader(io.StringIO(text)) if row and any(c.strip() for c in row)
         ]
     else:
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise BadInput(f"body is not valid JSON: {exc}") from exc
-        if isinstance(data, dict):
-            if "instances" not in data:
-                raise BadInput('JSON object must have an "instances" list')
-            data = data["instances"]
-        if not isinstance(data, list) or not data:
-            raise BadInput("expected a non-empty list of feature rows")
-        rows = data if isinstance(data[0], list) else [data]
+        rows = _json_rows(text)
     if not rows:
         raise BadInput("no rows in the request")
     if len(rows) > MAX_ROWS:
