@@ -90,7 +90,7 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-def from_payload(  # noqa: PLR0913, RUF100 - one keyword per envelope field
+def from_payload(  # noqa: PLR0913 - one keyword per envelope field
     payload: bytes,
     *,
     as_json: bool,

@@ -56,7 +56,7 @@ def error_message(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Message", "")) or str(exc)
 
 
-def describe_aws_error(exc: BaseException) -> str | None:  # noqa: PLR0911, RUF100 - one answer per kind of SDK error
+def describe_aws_error(exc: BaseException) -> str | None:  # noqa: PLR0911 - one answer per kind of SDK error
     """A one-line explanation of an SDK exception, or None when it is not one."""
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return (

@@ -70,7 +70,7 @@ def _print_version(value: bool) -> None:
 
 
 @app.callback()
-def main(  # noqa: PLR0913, RUF100 - typer options
+def main(  # noqa: PLR0913 - typer options
     ctx: typer.Context,
     *,
     version: Annotated[

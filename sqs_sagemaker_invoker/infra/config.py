@@ -165,7 +165,7 @@ def payload_s3_prefix(bucket_name: str) -> str:
     return f"s3://{bucket_name}/{REQUESTS_PREFIX}"
 
 
-def function_environment(  # noqa: PLR0913, RUF100 - one keyword per resource the environment names
+def function_environment(  # noqa: PLR0913 - one keyword per resource the environment names
     route: RouteConfig,
     *,
     dlq_url: str,

@@ -165,7 +165,7 @@ _ROUTE_KEYS = (
 _DEFAULTS = RouteConfig(name="x", endpoint_name="x")
 
 
-def parse_route(raw: Any, path: str) -> RouteConfig:  # noqa: PLR0912, PLR0915, RUF100 - one check per key, in order
+def parse_route(raw: Any, path: str) -> RouteConfig:  # noqa: PLR0912, PLR0915 - one check per key, in order
     d = _DEFAULTS
     obj = JsonObject(raw, path, _ROUTE_KEYS)
 

@@ -61,7 +61,7 @@ def _options(label: str, stat: str, *, color: str | None = None, right: bool = F
     return options
 
 
-def _invoker_metric(  # noqa: PLR0913, RUF100 - a metric's identity, then how the widget shows it
+def _invoker_metric(  # noqa: PLR0913 - a metric's identity, then how the widget shows it
     namespace: str, service: str, endpoint: str, name: str, *, stat: str, label: str, right: bool = False
 ) -> list[Any]:
     return [
@@ -74,7 +74,7 @@ def _queue_metric(queue: str, name: str, label: str, *, color: str | None = None
     return ["AWS/SQS", name, "QueueName", queue, _options(label, "Maximum", color=color)]
 
 
-def _lambda_metric(  # noqa: PLR0913, RUF100 - a metric's identity, then how the widget shows it
+def _lambda_metric(  # noqa: PLR0913 - a metric's identity, then how the widget shows it
     function: str, name: str, stat: str, label: str, *, color: str | None = None, right: bool = False
 ) -> list[Any]:
     return ["AWS/Lambda", name, "FunctionName", function, _options(label, stat, color=color, right=right)]

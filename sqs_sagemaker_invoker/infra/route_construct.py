@@ -75,7 +75,7 @@ class SageMakerInvokerRoute(Construct):
     cdk-nag's AwsSolutions checks; this construct's accepted findings are acknowledged with reasons.
     """
 
-    def __init__(  # noqa: PLR0913, RUF100 - one keyword per route setting, as cdk.json has one key per setting
+    def __init__(  # noqa: PLR0913 - one keyword per route setting, as cdk.json has one key per setting
         self,
         scope: Construct,
         construct_id: str,

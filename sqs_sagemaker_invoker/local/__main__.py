@@ -62,7 +62,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
-def up(  # noqa: PLR0913, RUF100 - the command's options, one each
+def up(  # noqa: PLR0913 - the command's options, one each
     state_dir: Path | None = None,
     *,
     detach: bool = False,

@@ -103,7 +103,7 @@ def _size(message: MessageTypeDef) -> int:
 class EventSourceEmulator:
     """Runs every mapping's slots on threads, each slot with its own worker process."""
 
-    def __init__(  # noqa: PLR0913, RUF100 - the sources, then keyword-only options that all have defaults
+    def __init__(  # noqa: PLR0913 - the sources, then keyword-only options that all have defaults
         self,
         sources: Sequence[EventSourceSpec],
         *,

@@ -26,7 +26,7 @@ class LambdaContext:
     (``from_runtime_environment``), tests and benchmarks call ``starting_now``. A plain class, not a
     dataclass: importing ``dataclasses`` here would take its cost out of the function's measured init."""
 
-    def __init__(  # noqa: PLR0913, RUF100 - a record's fields, by keyword, like a dataclass's constructor
+    def __init__(  # noqa: PLR0913 - a record's fields, by keyword, like a dataclass's constructor
         self,
         *,
         aws_request_id: str,

@@ -196,7 +196,7 @@ def sqs_record_from_message(message: Mapping[str, Any], queue_arn: str, region: 
     return record
 
 
-def sqs_record(  # noqa: PLR0913, RUF100 - one keyword per field a test may pin; all but the body have defaults
+def sqs_record(  # noqa: PLR0913 - one keyword per field a test may pin; all but the body have defaults
     body: str | Mapping[str, Any],
     *,
     message_id: str | None = None,

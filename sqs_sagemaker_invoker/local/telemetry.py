@@ -89,7 +89,7 @@ def parse_emf(message: str) -> dict[str, Any] | None:
 class TelemetryShipper:
     """A background thread batching log lines into PutLogEvents and EMF documents into PutMetricData."""
 
-    def __init__(  # noqa: PLR0913, RUF100 - keyword-only options, all but the endpoint with defaults
+    def __init__(  # noqa: PLR0913 - keyword-only options, all but the endpoint with defaults
         self,
         *,
         endpoint_url: str,

@@ -78,7 +78,7 @@ def dlq_list(
 
 @dlq.command("show")
 @targeted
-def dlq_show(  # noqa: PLR0913, RUF100 - typer options
+def dlq_show(  # noqa: PLR0913 - typer options
     ctx: typer.Context,
     *,
     opts: TargetOptions,
@@ -141,7 +141,7 @@ def dlq_show(  # noqa: PLR0913, RUF100 - typer options
 
 @dlq.command("redrive")
 @targeted
-def dlq_redrive(  # noqa: PLR0913, RUF100 - typer options
+def dlq_redrive(  # noqa: PLR0913 - typer options
     ctx: typer.Context,
     *,
     opts: TargetOptions,

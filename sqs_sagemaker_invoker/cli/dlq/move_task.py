@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 MOVE_TASK_TIMEOUT_S = 3600
 
 
-def redrive_with_move_task(  # noqa: PLR0913, RUF100 - the redrive command's options, one keyword each
+def redrive_with_move_task(  # noqa: PLR0913 - the redrive command's options, one keyword each
     target: Target,
     route: Route,
     *,

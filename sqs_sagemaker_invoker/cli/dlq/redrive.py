@@ -89,7 +89,7 @@ class _Chosen:
 
 
 class Redriver:
-    def __init__(  # noqa: PLR0913, RUF100 - the redrive's options, one keyword each
+    def __init__(  # noqa: PLR0913 - the redrive's options, one keyword each
         self,
         dlq: DeadLetterQueue,
         *,

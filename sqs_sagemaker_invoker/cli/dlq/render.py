@@ -48,7 +48,7 @@ def dead_letters_table(
     return table
 
 
-def print_dead_letter(  # noqa: PLR0913, RUF100 - the letter's parts, each shown
+def print_dead_letter(  # noqa: PLR0913 - the letter's parts, each shown
     out: Console,
     route: Route,
     found: DeadLetter,

@@ -56,7 +56,7 @@ def _absolute(state_dir: Path | None) -> Path | None:
 
 @local.command("up")
 @handle_errors
-def local_up(  # noqa: PLR0913, RUF100 - typer options
+def local_up(  # noqa: PLR0913 - typer options
     *,
     state_dir: LocalStateDir = None,
     detach: Annotated[

@@ -16,7 +16,7 @@ from sqs_sagemaker_invoker.cli.ui import stderr_console
 
 
 @targeted
-def results(  # noqa: PLR0913, RUF100 - typer options
+def results(  # noqa: PLR0913 - typer options
     ctx: typer.Context,
     *,
     opts: TargetOptions,

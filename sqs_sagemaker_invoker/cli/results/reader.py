@@ -65,7 +65,7 @@ class ResultsRun:
 
 
 class ResultsReader:
-    def __init__(  # noqa: PLR0913, RUF100 - the results command's options, one keyword each
+    def __init__(  # noqa: PLR0913 - the results command's options, one keyword each
         self,
         target: Target,
         route: Route,

@@ -30,7 +30,7 @@ def _member(help_text: str) -> Any:
 
 
 @targeted
-def send(  # noqa: PLR0913, RUF100 - typer options
+def send(  # noqa: PLR0913 - typer options
     ctx: typer.Context,
     *,
     opts: TargetOptions,
@@ -165,7 +165,7 @@ def _check_inputs(*, payload: str | None, jsonl: str | None, request_id: str | N
             raise CliError(f"--request-id: {exc}") from exc
 
 
-def _requests(  # noqa: PLR0913, RUF100 - the send command's input options
+def _requests(  # noqa: PLR0913 - the send command's input options
     route: Route,
     payload: str | None,
     jsonl: str | None,

@@ -23,7 +23,7 @@ def print_sent(err: Console, report: SendReport, route: Route) -> None:
     err.print(f"sent {len(report.sent)} request(s) to route {route.name} ({route.request_queue_name}){via}")
 
 
-def fail_unsent(  # noqa: PLR0913, RUF100 - what was sent, and where the command writes
+def fail_unsent(  # noqa: PLR0913 - what was sent, and where the command writes
     err: Console,
     report: SendReport,
     requests: list[Request],

@@ -165,7 +165,7 @@ def queue_message_limit(target: Target, route: Route) -> int:
     return int(attributes.get("MaximumMessageSize", SQS_MAX_MESSAGE_BYTES))
 
 
-def send_all(  # noqa: PLR0913, RUF100 - the send command's options, one keyword each
+def send_all(  # noqa: PLR0913 - the send command's options, one keyword each
     target: Target,
     route: Route,
     items: Sequence[Outgoing],

@@ -16,7 +16,7 @@ SPARK_POINTS = 30
 
 
 @targeted
-def status(  # noqa: PLR0913, RUF100 - typer options
+def status(  # noqa: PLR0913 - typer options
     ctx: typer.Context,
     *,
     opts: TargetOptions,

@@ -126,7 +126,7 @@ def oldest_age(cloudwatch: CloudWatchClient, queue: str, now: datetime) -> float
     return float(values[0]) if values else None
 
 
-def collect(  # noqa: PLR0913, RUF100 - the status command's options, one keyword each
+def collect(  # noqa: PLR0913 - the status command's options, one keyword each
     target: Target,
     route: Route,
     *,

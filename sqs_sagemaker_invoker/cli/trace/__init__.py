@@ -33,7 +33,7 @@ def parse_duration(text: str) -> int:
 
 
 @targeted
-def trace(  # noqa: PLR0913, RUF100 - typer options
+def trace(  # noqa: PLR0913 - typer options
     ctx: typer.Context,
     *,
     opts: TargetOptions,

@@ -39,7 +39,7 @@ class SageMakerEmulator:
     The control methods (faults, counters, records) are those of `EmulatorControl`, documented there.
     """
 
-    def __init__(  # noqa: PLR0913, RUF100 - the endpoints, then keyword-only options that all have defaults
+    def __init__(  # noqa: PLR0913 - the endpoints, then keyword-only options that all have defaults
         self,
         endpoints: Iterable[EndpointSpec] = (),
         *,

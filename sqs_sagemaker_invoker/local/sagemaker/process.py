@@ -26,7 +26,7 @@ class EmulatorProcess(EmulatorClient):
     and the emulator do not share one interpreter lock. Controlled over HTTP; stopped on exit and, through
     its stdin, when this process dies."""
 
-    def __init__(  # noqa: PLR0913, RUF100 - the endpoints, then keyword-only options that all have defaults
+    def __init__(  # noqa: PLR0913 - the endpoints, then keyword-only options that all have defaults
         self,
         endpoints: Iterable[EndpointSpec] = (),
         *,

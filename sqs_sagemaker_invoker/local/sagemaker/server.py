@@ -62,7 +62,7 @@ class EmulatorServer(KeepAliveServer):
     """Serves one emulator on `address`: `find_endpoint` looks a name up in its current endpoints, `control`
     carries out control API calls (the emulator itself, an `EmulatorControl`)."""
 
-    def __init__(  # noqa: PLR0913, RUF100 - the address, then the parts it serves with, by keyword
+    def __init__(  # noqa: PLR0913 - the address, then the parts it serves with, by keyword
         self,
         address: tuple[str, int],
         *,

@@ -119,7 +119,7 @@ def endpoint_not_found(endpoint_name: str, account: str) -> WireResponse:
     return error_response("ValidationError", f"Endpoint {endpoint_name} of account {account} not found.")
 
 
-def fault_response(  # noqa: PLR0913, RUF100 - the kind, then the error's wire fields, by keyword
+def fault_response(  # noqa: PLR0913 - the kind, then the error's wire fields, by keyword
     kind: str,
     *,
     region: str,
