@@ -6,21 +6,25 @@ import json
 from dataclasses import dataclass, field
 from typing import Final
 
-# InvokeEndpoint request members that travel in headers (botocore service model sagemaker-runtime
-# 2017-05-13): member name -> (header, max length). The emulator forwards these to the container.
-REQUEST_HEADER_MEMBERS: Final[dict[str, tuple[str, int]]] = {
-    "ContentType": ("Content-Type", 1024),
-    "Accept": ("Accept", 1024),
-    "CustomAttributes": ("X-Amzn-SageMaker-Custom-Attributes", 1024),
-    "TargetModel": ("X-Amzn-SageMaker-Target-Model", 1024),
-    "TargetVariant": ("X-Amzn-SageMaker-Target-Variant", 63),
-    "TargetContainerHostname": ("X-Amzn-SageMaker-Target-Container-Hostname", 63),
-    "InferenceId": ("X-Amzn-SageMaker-Inference-Id", 64),
-    "EnableExplanations": ("X-Amzn-SageMaker-Enable-Explanations", 64),
-    "InferenceComponentName": ("X-Amzn-SageMaker-Inference-Component", 63),
-    "SessionId": ("X-Amzn-SageMaker-Session-Id", 256),
-    "PrefixAwareId": ("X-Amzn-SageMaker-Prefix-Aware-Id", 1024),
-}
+import botocore.session
+
+
+def _request_header_members() -> dict[str, tuple[str, int]]:
+    """InvokeEndpoint request members that travel in headers, read from botocore's service model
+    (sagemaker-runtime 2017-05-13) rather than copied: member name -> (header, max length)."""
+    model = botocore.session.get_session().get_service_model("sagemaker-runtime")
+    shape = model.operation_model("InvokeEndpoint").input_shape
+    assert shape is not None  # InvokeEndpoint has had an input since its first version
+    members = shape.members
+    return {
+        name: (member.serialization["name"], int(member.metadata["max"]))
+        for name, member in members.items()
+        if member.serialization.get("location") == "header"
+    }
+
+
+# The emulator forwards these to the container.
+REQUEST_HEADER_MEMBERS: Final[dict[str, tuple[str, int]]] = _request_header_members()
 # Response members the container may set (besides Content-Type) and the emulator passes back.
 CUSTOM_ATTRIBUTES_HEADER: Final = "X-Amzn-SageMaker-Custom-Attributes"
 SESSION_ID_HEADER: Final = "X-Amzn-SageMaker-Session-Id"
