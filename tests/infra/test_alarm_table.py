@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from sqs_sagemaker_invoker.infra.config_loader import load_app_config_file
 from sqs_sagemaker_invoker.local.aws import ACCOUNT, REGION, RouteResources, client_kwargs, create_alarms
+from sqs_sagemaker_invoker.local.stand_ins import MotoServer
 from tests.infra.conftest import REPO
 
 if TYPE_CHECKING:
@@ -22,11 +22,9 @@ TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:alarms"
 
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    server = MotoServer(mode="thread").start()
     try:
-        yield f"http://{host}:{port}"
+        yield server.url
     finally:
         server.stop()
 
