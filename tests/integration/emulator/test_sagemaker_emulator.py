@@ -678,16 +678,6 @@ def test_stop_drops_kept_alive_connections(sagemaker_emulator_factory: Factory) 
 # --- control API, CLI, parent death ------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["in-process", "http"])
-def emulator_control(
-    request: pytest.FixtureRequest, sagemaker_emulator: SageMakerEmulator
-) -> EmulatorControl:
-    """The running emulator behind `EmulatorControl`: the emulator object itself, or the HTTP client."""
-    if request.param == "http":
-        return EmulatorClient(sagemaker_emulator.url)
-    return sagemaker_emulator
-
-
 def test_the_control_interface_drives_faults_and_reports(
     emulator_control: EmulatorControl, sagemaker_emulator: SageMakerEmulator
 ) -> None:
