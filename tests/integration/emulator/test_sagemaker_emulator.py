@@ -818,6 +818,16 @@ def test_the_cli_reads_a_config_file(tmp_path: Any) -> None:
             subprocess.run([*ctl, "stats", "from-file"], check=True, capture_output=True).stdout
         )
         assert stats["scripted_pending"] == 3
+        scaled = json.loads(
+            subprocess.run(
+                [*ctl, "capacity", "from-file", "0", "--provisioning-s", "5"], check=True, capture_output=True
+            ).stdout
+        )
+        assert (scaled["current"], scaled["desired"]) == (0, 0)
+        shown = json.loads(
+            subprocess.run([*ctl, "capacity", "from-file"], check=True, capture_output=True).stdout
+        )
+        assert shown["describe"]["ProductionVariants"][0]["CurrentInstanceCount"] == 0
     finally:
         assert proc.stdin is not None
         proc.stdin.close()  # EOF stops it
