@@ -17,6 +17,8 @@ Over HTTP the same operations are these routes (JSON in and out; endpoint names 
   POST /_emulator/endpoints/{name}/inject        {"kind", "count", "original_status_code", "message"}
   POST /_emulator/endpoints/{name}/not-ready     {"seconds"}: /ping fails, ModelNotReadyException
   POST /_emulator/endpoints/{name}/throttle      {"seconds"}: ThrottlingException for every request
+  GET  /_emulator/endpoints/{name}/capacity      instances (copies) serving and desired, as Describe* shows them
+  POST /_emulator/endpoints/{name}/capacity      {"instances", "provisioning_s"}: scale in now, out after the delay
   POST /_emulator/endpoints/{name}/reset         clear its counters, records and scripted faults
   POST /_emulator/endpoints/{name}/kill          kill its container process (restarted by the emulator)
   GET  /_emulator/endpoints/{name}/ready?timeout=S   200 once ready, 503 if not ready within S seconds
@@ -123,6 +125,20 @@ class EmulatorControl(Protocol):
 
     def throttle_for(self, name: str, seconds: float) -> None:
         """Every request is throttled for `seconds` from now; 0 ends the window."""
+        ...
+
+    # capacity
+    def set_capacity(self, name: str, instances: int, provisioning_s: float = 0.0) -> dict[str, Any]:
+        """Scale the endpoint to `instances` instances (or copies): fewer at once, more after `provisioning_s`
+        (added ones are not ready meanwhile); 0 makes InvokeEndpoint answer the no-capacity ValidationError.
+        Returns what `capacity` returns."""
+        ...
+
+    def capacity(self, name: str) -> dict[str, Any]:
+        """{"unit": "instances"|"copies", "current", "desired", "concurrency_per_instance", "describe"}, where
+        "describe" is DescribeEndpoint's `ProductionVariants[{VariantName, CurrentInstanceCount,
+        DesiredInstanceCount}]` or DescribeInferenceComponent's `RuntimeConfig{CurrentCopyCount,
+        DesiredCopyCount}`."""
         ...
 
     # observation

@@ -112,6 +112,15 @@ class EmulatorClient:
     def throttle_for(self, name: str, seconds: float) -> None:
         self._call("POST", self._ep(name, "throttle"), {"seconds": seconds})
 
+    def set_capacity(self, name: str, instances: int, provisioning_s: float = 0.0) -> dict[str, Any]:
+        payload = {"instances": instances, "provisioning_s": provisioning_s}
+        result: dict[str, Any] = self._call("POST", self._ep(name, "capacity"), payload)
+        return result
+
+    def capacity(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", self._ep(name, "capacity"))
+        return result
+
     def stats(self, name: str) -> dict[str, int]:
         return {key: int(value) for key, value in self._call("GET", self._ep(name, "stats")).items()}
 

@@ -135,6 +135,16 @@ def _throttle(control: EmulatorControl, name: str, query: Query, data: Data) -> 
     return 200, {}
 
 
+def _capacity(control: EmulatorControl, name: str, query: Query, data: Data) -> Reply:
+    return 200, control.capacity(name)
+
+
+def _set_capacity(control: EmulatorControl, name: str, query: Query, data: Data) -> Reply:
+    if "instances" not in data:
+        raise ValueError('set capacity needs {"instances": N}')
+    return 200, control.set_capacity(name, int(data["instances"]), float(data.get("provisioning_s", 0)))
+
+
 def _reset(control: EmulatorControl, name: str, query: Query, data: Data) -> Reply:
     control.reset(name)
     return 200, {}
@@ -169,6 +179,8 @@ _ENDPOINT_ROUTES: dict[tuple[str, str], Callable[[EmulatorControl, str, Query, D
     ("POST", "inject"): _inject,
     ("POST", "not-ready"): _not_ready,
     ("POST", "throttle"): _throttle,
+    ("GET", "capacity"): _capacity,
+    ("POST", "capacity"): _set_capacity,
     ("POST", "reset"): _reset,
     ("POST", "kill"): _kill,
     ("GET", "ready"): _ready,

@@ -6,6 +6,7 @@ python -m sqs_sagemaker_invoker.local.sagemaker.ctl --url ... inject demo-classi
 python -m sqs_sagemaker_invoker.local.sagemaker.ctl --url ... faults demo-classifier '{"throttle_rate": 0.2}' [--merge]
 python -m sqs_sagemaker_invoker.local.sagemaker.ctl --url ... not-ready demo-classifier 10
 python -m sqs_sagemaker_invoker.local.sagemaker.ctl --url ... throttle demo-classifier 5
+python -m sqs_sagemaker_invoker.local.sagemaker.ctl --url ... capacity demo-classifier [INSTANCES --provisioning-s 30]
 python -m sqs_sagemaker_invoker.local.sagemaker.ctl --url ... reset [ENDPOINT]
 """
 
@@ -41,6 +42,11 @@ def run(args: argparse.Namespace) -> Any:
             client.not_ready_for(args.endpoint, args.seconds)
         case "throttle":
             client.throttle_for(args.endpoint, args.seconds)
+        case "capacity":
+            if args.instances is None:
+                result = client.capacity(args.endpoint)
+            else:
+                result = client.set_capacity(args.endpoint, args.instances, args.provisioning_s)
         case "reset":
             client.reset(args.endpoint)
     return result
@@ -75,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         window = commands.add_parser(name, help="start a window of SECONDS (0 ends it)")
         window.add_argument("endpoint")
         window.add_argument("seconds", type=float)
+    capacity = commands.add_parser("capacity", help="show, or scale to INSTANCES (copies)")
+    capacity.add_argument("endpoint")
+    capacity.add_argument("instances", type=int, nargs="?")
+    capacity.add_argument("--provisioning-s", type=float, default=0.0, help="until added instances serve")
     commands.add_parser("reset").add_argument("endpoint", nargs="?")
     args = parser.parse_args(argv)
     try:

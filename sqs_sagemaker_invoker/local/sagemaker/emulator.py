@@ -237,6 +237,13 @@ class SageMakerEmulator:
     def throttle_for(self, name: str, seconds: float) -> None:
         self._endpoint(name).throttle_for(seconds)
 
+    # capacity ------------------------------------------------------------------------------------
+    def set_capacity(self, name: str, instances: int, provisioning_s: float = 0.0) -> dict[str, Any]:
+        return self._endpoint(name).set_capacity(instances, provisioning_s)
+
+    def capacity(self, name: str) -> dict[str, Any]:
+        return self._endpoint(name).capacity_status()
+
     # observation ---------------------------------------------------------------------------------
     def stats(self, name: str) -> dict[str, int]:
         return self._endpoint(name).stats()

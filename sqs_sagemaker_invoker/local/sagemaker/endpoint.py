@@ -18,6 +18,7 @@ from sqs_sagemaker_invoker.local.sagemaker.backends import (
     InlineBackend,
     ProcessBackend,
 )
+from sqs_sagemaker_invoker.local.sagemaker.fleet import Fleet
 from sqs_sagemaker_invoker.local.sagemaker.spec import (
     OUTCOMES,
     RATE_FIELDS,
@@ -50,6 +51,7 @@ _IMMEDIATE: Final = frozenset(
         "internal_failure",
         "internal_dependency",
         "validation_error",
+        "no_capacity",
     }
 )
 _PASSTHROUGH_LOWER: Final = {name.lower(): name for name in RESPONSE_PASSTHROUGH_HEADERS}
@@ -96,6 +98,7 @@ class Endpoint:
         self.faults = FaultSpec()
         self._rng = random.Random(0)
         self._thresholds: list[tuple[float, FaultKind]] = []
+        self._fleet = Fleet(spec.instances)
 
     # lifecycle -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -135,7 +138,37 @@ class Endpoint:
     # configuration -------------------------------------------------------------------------------
     @property
     def capacity(self) -> int:
-        return self.faults.capacity if self.faults.capacity is not None else self.spec.capacity
+        """Concurrent requests the endpoint takes now: serving instances x concurrency per instance (or the
+        FaultSpec's override while any instance serves)."""
+        serving = self._serving()
+        if serving and self.faults.capacity is not None:
+            return self.faults.capacity
+        return serving * self.spec.per_instance
+
+    def _serving(self) -> int:
+        with self._lock:
+            return self._fleet.current(time.monotonic())
+
+    def set_capacity(self, instances: int, provisioning_s: float) -> dict[str, Any]:
+        """Scale to `instances`: a scale-in at once, added instances serve after `provisioning_s`."""
+        with self._lock:
+            self._fleet.scale_to(instances, time.monotonic(), provisioning_s)
+        return self.capacity_status()
+
+    def capacity_status(self) -> dict[str, Any]:
+        """Instances (copies) serving and asked for, what one takes, and the same as AWS's Describe* show it."""
+        with self._lock:
+            now = time.monotonic()
+            serving = self._fleet.current(now)
+            desired = self._fleet.desired
+            describe = self._fleet.describe(self.spec.capacity_unit, self.spec.variant, now)
+        return {
+            "unit": self.spec.capacity_unit,
+            "current": serving,
+            "desired": desired,
+            "concurrency_per_instance": self.spec.per_instance,
+            "describe": describe,
+        }
 
     @property
     def model_timeout_s(self) -> float:
@@ -213,6 +246,7 @@ class Endpoint:
             "port": self.backend.port,
             "log": str(self.log_path) if isinstance(self.backend, ProcessBackend) else None,
             "capacity": self.capacity,
+            "instances": self.capacity_status(),
             "model_timeout_s": self.model_timeout_s,
             "spec": self.spec.to_dict(),
             "faults": self.faults.to_dict(),
@@ -276,6 +310,8 @@ class Endpoint:
         return None
 
     def _invoke(self, headers: dict[str, str], body: bytes, region: str) -> Outcome:
+        if self._serving() == 0:
+            return self._fault("no_capacity", region)
         now = time.monotonic()
         if now < self._throttle_until:
             return self._fault("throttled", region)
@@ -284,8 +320,9 @@ class Endpoint:
         kind = self._draw()
         if kind in _IMMEDIATE:
             return self._fault(kind, region)
+        capacity = self.capacity
         with self._lock:
-            if self._busy >= self.capacity:
+            if self._busy >= capacity:
                 full = True
             else:
                 full = False

@@ -8,6 +8,8 @@ from typing import Any, Final, Literal, cast, get_args
 
 from invoker.contract import ENDPOINT_NAME, ENDPOINT_NAME_SYNTAX, INVOKE_ENDPOINT_MAX_PAYLOAD_BYTES
 
+from sqs_sagemaker_invoker.local.sagemaker.fleet import CAPACITY_UNITS, CapacityUnit
+
 ContainerKind = Literal["echo", "sklearn", "inline", "command"]
 FaultKind = Literal[
     "model_error",
@@ -18,6 +20,7 @@ FaultKind = Literal[
     "internal_failure",
     "internal_dependency",
     "validation_error",
+    "no_capacity",
 ]
 FAULT_KINDS: Final[tuple[str, ...]] = get_args(FaultKind)
 CONTAINER_KINDS: Final[tuple[str, ...]] = get_args(ContainerKind)
@@ -109,6 +112,9 @@ class EndpointSpec:
     "{port}" is replaced by a free port, and must follow the hosting contract (GET /ping, POST /invocations).
     latency_ms is the model's own processing time, added before the container is called and counted
     against model_timeout_s (FaultSpec latency adds to it).
+    Capacity: `instances` instances (or inference-component copies, `capacity_unit="copies"`), each taking
+    `concurrency_per_instance` requests at once (unset: `capacity`, the one-instance form); above
+    instances x concurrency a request is throttled; 0 instances answer the no-capacity ValidationError.
     """
 
     name: str
@@ -122,6 +128,9 @@ class EndpointSpec:
     record_requests: bool = True
     record_limit: int = 256
     command: tuple[str, ...] | None = None
+    instances: int = 1
+    concurrency_per_instance: int | None = None
+    capacity_unit: CapacityUnit = "instances"
 
     def __post_init__(self) -> None:
         if not ENDPOINT_NAME_RE.fullmatch(self.name):
@@ -140,6 +149,17 @@ class EndpointSpec:
             raise SpecError(f"variant {self.variant!r} must be 1-63 chars {ENDPOINT_NAME_SYNTAX}")
         if self.record_limit < 0:
             raise SpecError("record_limit must not be negative")
+        if self.instances < 0:
+            raise SpecError("instances must not be negative")
+        if self.concurrency_per_instance is not None and self.concurrency_per_instance < 1:
+            raise SpecError("concurrency_per_instance must be at least 1")
+        if self.capacity_unit not in CAPACITY_UNITS:
+            raise SpecError(f"capacity_unit must be one of {', '.join(CAPACITY_UNITS)}")
+
+    @property
+    def per_instance(self) -> int:
+        """Concurrent requests one instance (copy) takes."""
+        return self.concurrency_per_instance if self.concurrency_per_instance is not None else self.capacity
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

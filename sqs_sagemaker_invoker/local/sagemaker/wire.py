@@ -147,6 +147,17 @@ def fault_response(  # noqa: PLR0913 - the kind, then the error's wire fields, b
     return error_response(error_type, message if message is not None else default.format(name=endpoint_name))
 
 
+# What InvokeEndpoint answers when the inference component has no copies (scaled to zero, or still provisioning
+# its first): HTTP 400 ValidationError with this message, quoted from AWS's announcement of scale-to-zero,
+# https://aws.amazon.com/blogs/machine-learning/unlock-cost-savings-with-the-new-scale-down-to-zero-feature-in-amazon-sagemaker-inference/
+# ("If we try to invoke our endpoint while instances are scaled down to zero, we get a validation error").
+# Only endpoints hosting inference components can reach zero on AWS; the emulator gives a variant at zero
+# instances the same answer.
+NO_CAPACITY_MESSAGE: Final = (
+    "Inference Component has no capacity to process this request. ApplicationAutoScaling may be in-progress "
+    "(if configured) or try to increase the capacity by invoking UpdateInferenceComponentRuntimeConfig API."
+)
+
 _FAULT_ERRORS: Final[dict[str, tuple[str, str]]] = {
     "model_not_ready": (
         "ModelNotReadyException",
@@ -157,4 +168,5 @@ _FAULT_ERRORS: Final[dict[str, tuple[str, str]]] = {
     "internal_failure": ("InternalFailure", "An internal failure occurred."),
     "internal_dependency": ("InternalDependencyException", "An internal dependency failed."),
     "validation_error": ("ValidationError", "Request for endpoint {name} failed validation."),
+    "no_capacity": ("ValidationError", NO_CAPACITY_MESSAGE),
 }

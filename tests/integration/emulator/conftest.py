@@ -8,6 +8,8 @@ sqs_sagemaker_invoker.local.sagemaker.testing.runtime_client).
 - `sagemaker_emulator_factory`: `make(*specs, **emulator_kwargs)` starts more emulators (e.g. an `echo`
   or `sklearn` container endpoint); every one is stopped after the test.
 - `sagemaker_runtime_client`: a boto3 client for `sagemaker_emulator`, retries pinned to one attempt.
+- `emulator_control`: `sagemaker_emulator` behind `EmulatorControl`, twice: the emulator object itself and
+  the HTTP client (a test using it runs against both).
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from sqs_sagemaker_invoker.local.sagemaker import EndpointSpec, SageMakerEmulator
+from sqs_sagemaker_invoker.local.sagemaker import (
+    EmulatorClient,
+    EmulatorControl,
+    EndpointSpec,
+    SageMakerEmulator,
+)
 from sqs_sagemaker_invoker.local.sagemaker.testing import DEFAULT_ENDPOINT, REGION, runtime_client
 
 if TYPE_CHECKING:
@@ -67,3 +74,13 @@ def sagemaker_emulator(
 @pytest.fixture
 def sagemaker_runtime_client(sagemaker_emulator: SageMakerEmulator) -> SageMakerRuntimeClient:
     return runtime_client(sagemaker_emulator.url)
+
+
+@pytest.fixture(params=["in-process", "http"])
+def emulator_control(
+    request: pytest.FixtureRequest, sagemaker_emulator: SageMakerEmulator
+) -> EmulatorControl:
+    """The running emulator behind `EmulatorControl`: the emulator object itself, or the HTTP client."""
+    if request.param == "http":
+        return EmulatorClient(sagemaker_emulator.url)
+    return sagemaker_emulator

@@ -678,16 +678,6 @@ def test_stop_drops_kept_alive_connections(sagemaker_emulator_factory: Factory) 
 # --- control API, CLI, parent death ------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["in-process", "http"])
-def emulator_control(
-    request: pytest.FixtureRequest, sagemaker_emulator: SageMakerEmulator
-) -> EmulatorControl:
-    """The running emulator behind `EmulatorControl`: the emulator object itself, or the HTTP client."""
-    if request.param == "http":
-        return EmulatorClient(sagemaker_emulator.url)
-    return sagemaker_emulator
-
-
 def test_the_control_interface_drives_faults_and_reports(
     emulator_control: EmulatorControl, sagemaker_emulator: SageMakerEmulator
 ) -> None:
@@ -828,6 +818,16 @@ def test_the_cli_reads_a_config_file(tmp_path: Any) -> None:
             subprocess.run([*ctl, "stats", "from-file"], check=True, capture_output=True).stdout
         )
         assert stats["scripted_pending"] == 3
+        scaled = json.loads(
+            subprocess.run(
+                [*ctl, "capacity", "from-file", "0", "--provisioning-s", "5"], check=True, capture_output=True
+            ).stdout
+        )
+        assert (scaled["current"], scaled["desired"]) == (0, 0)
+        shown = json.loads(
+            subprocess.run([*ctl, "capacity", "from-file"], check=True, capture_output=True).stdout
+        )
+        assert shown["describe"]["ProductionVariants"][0]["CurrentInstanceCount"] == 0
     finally:
         assert proc.stdin is not None
         proc.stdin.close()  # EOF stops it
