@@ -159,6 +159,22 @@ class DeliverySection(TypedDict):
     moto_probe: MotoProbe
 
 
+class RoundTripRow(DeliveryRow):
+    """One run of the round-trip section: results discarded, or delivered to the slow SQS stand-in with
+    `sends_in_flight` SendMessageBatch calls allowed per queue."""
+
+    sends_in_flight: int | None
+    sqs_calls: int
+    most_calls_in_flight: int
+    duplicates: int
+    other_sqs_calls: dict[str, int]
+
+
+class RoundTripSection(TypedDict):
+    sqs_round_trip_ms: int
+    rows: list[RoundTripRow]
+
+
 class ThrottlingRun(TypedDict):
     """The event source mapping's loop over one batch, until every message is acknowledged."""
 
@@ -290,6 +306,7 @@ class Sections(TypedDict, total=False):
     matrix: MatrixSection
     sweep: SweepSection
     delivery: DeliverySection
+    round_trip: RoundTripSection
     throttling: ThrottlingSection
     memory: MemorySection
     cold_start: ColdStartSection

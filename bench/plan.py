@@ -48,6 +48,10 @@ class Plan:
     throttle_reps: int = 3
     delivery_batches: tuple[int, ...] = (100, 1000)
     delivery_latency_ms: int = 20
+    # Delivery against an SQS whose every call takes round_trip_sqs_ms (bench.slow_sqs), by calls in flight.
+    round_trip_messages: int = 2000
+    round_trip_sqs_ms: int = 20
+    round_trip_in_flight: tuple[int, ...] = (1, 2, 4, 8)
     profile_batch: int = 1000
     profile_reps: int = 5
 
@@ -78,6 +82,8 @@ class Plan:
             throttle_concurrency=(16, 4),
             throttle_reps=1,
             delivery_batches=(20,),
+            round_trip_messages=200,
+            round_trip_in_flight=(4,),
             profile_batch=100,
             profile_reps=1,
         )

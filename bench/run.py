@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from bench.machine import load_average, machine_info
 from bench.measurements import BenchRun
-from bench.sections import client_cpu, delivery, footprint, profile, throttling, throughput
+from bench.sections import client_cpu, delivery, footprint, profile, round_trip, throttling, throughput
 from bench.sections.measure import Session
 from bench.stack import ROOT, BenchStack
 
@@ -18,7 +18,17 @@ if TYPE_CHECKING:
 
     from bench.plan import Plan
 
-SECTIONS = ("cpu", "matrix", "sweep", "delivery", "throttling", "memory", "cold_start", "profile")
+SECTIONS = (
+    "cpu",
+    "matrix",
+    "sweep",
+    "delivery",
+    "round_trip",
+    "throttling",
+    "memory",
+    "cold_start",
+    "profile",
+)
 
 
 def run_benchmark(
@@ -57,6 +67,8 @@ def run_benchmark(
                 sections["sweep"] = throughput.sweep(session)
             elif name == "delivery":
                 sections["delivery"] = delivery.run(session)
+            elif name == "round_trip":
+                sections["round_trip"] = round_trip.run(session)
             elif name == "throttling":
                 sections["throttling"] = throttling.run(session)
             elif name == "memory":

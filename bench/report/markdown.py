@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bench import analysis
-from bench.report import client_cpu, footprint, scale, throttling, throughput
+from bench.report import client_cpu, footprint, round_trip, scale, throttling, throughput
 from bench.report.charts import CONCURRENCY_CHART, LATENCY_CHART
 from bench.report.table import table, verdict
 from bench.targets import targets
@@ -26,6 +26,7 @@ def markdown(run: BenchRun) -> list[str]:
     out += throughput.section(run)
     out += client_cpu.section(run)
     out += throughput.delivery_section(run)
+    out += round_trip.section(run)
     out += footprint.section(run)
     out += throttling.section(run)
     out += scale.section(run)

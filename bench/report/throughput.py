@@ -170,8 +170,8 @@ def delivery_section(run: BenchRun) -> list[str]:
         out += [
             "moto SendMessageBatch (10 x 1 KB) latency by queue depth: "
             + ", ".join(f"{p['send_batch_ms']:.0f} ms at {p['queue_depth']}" for p in probe)
-            + ". The function's sender is one batch call at a time per queue, so moto caps delivery near "
-            "10 / that latency messages per second.",
+            + ". moto serves one call at a time, so it caps delivery near 10 / that latency messages per "
+            "second whatever the function's calls in flight; the next part measures delivery without moto.",
             "",
         ]
     return out

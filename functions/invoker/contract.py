@@ -56,6 +56,8 @@ MAX_RECEIVE_COUNT_RANGE: Final = Range(1, 1000)
 RETRY_SECONDS_RANGE: Final = Range(0, SQS_MAX_VISIBILITY_SECONDS)
 READ_TIMEOUT_SECONDS_RANGE: Final = Range(1, 900)
 DEADLINE_MARGIN_SECONDS_RANGE: Final = Range(0, 300)
+# SendMessageBatch calls in flight at once per destination queue inside one function instance.
+SQS_SENDS_IN_FLIGHT_RANGE: Final = Range(1, 32)
 
 
 # -- shared names ----------------------------------------------------------------------------------------
@@ -80,6 +82,7 @@ class Env:
     PAYLOAD_S3_PREFIX: Final = "PAYLOAD_S3_PREFIX"
     READ_TIMEOUT_SECONDS: Final = "READ_TIMEOUT_SECONDS"
     DEADLINE_MARGIN_SECONDS: Final = "DEADLINE_MARGIN_SECONDS"
+    SQS_SENDS_IN_FLIGHT: Final = "SQS_SENDS_IN_FLIGHT"
     LOG_PAYLOADS: Final = "LOG_PAYLOADS"
     ENABLE_TRACING: Final = "ENABLE_TRACING"
     # Powertools' own

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -54,19 +53,37 @@ class SendFailed(Exception):
         self.code = code
 
 
+@dataclass(frozen=True, slots=True)
+class _Queued:
+    message: OutgoingMessage
+    size: int
+    future: Future[None]
+
+
 class SqsBatchSender:
     """Each `send` blocks until its message is written (or raises `SendFailed`).
 
-    The first caller that finds no send in progress becomes the leader and sends what is queued, up to
-    10 at a time, until the queue is empty; callers that arrive meanwhile just wait for their future.
-    Under load the batches fill up by themselves; a lone message is sent at once."""
+    Group commit with several calls in flight: a caller that finds room (fewer than `max_in_flight`
+    calls out) takes a batch of what is queued, up to 10, sends it, and keeps taking batches while there
+    is room and work; callers that arrive meanwhile just wait for their future. With no call out, a
+    batch goes at once whatever its size (a lone message is not delayed); beside calls already out, only
+    a full batch (10 entries, or the byte limit) starts another call, so under light load batches still
+    fill up as they did with one call at a time, and under load the calls overlap.
 
-    def __init__(self, sqs: SQSClient, queue_url: str) -> None:
+    FIFO order: a message group with a batch in flight sends nothing more until that call has
+    answered, so a group's messages are never split over two calls in flight (SQS could otherwise write
+    a later one first). Within one batch the entries keep the order they were queued in."""
+
+    def __init__(self, sqs: SQSClient, queue_url: str, max_in_flight: int = 1) -> None:
+        if max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be at least 1, not {max_in_flight}")
         self._sqs = sqs
         self.queue_url = queue_url
-        self._pending: deque[tuple[OutgoingMessage, int, Future[None]]] = deque()
+        self.max_in_flight = max_in_flight
+        self._pending: list[_Queued] = []
         self._lock = threading.Lock()
-        self._leader_active = False
+        self._in_flight = 0
+        self._groups_in_flight: set[str] = set()
 
     def send(self, message: OutgoingMessage) -> None:
         future: Future[None] = Future()
@@ -75,34 +92,52 @@ class SqsBatchSender:
             # Refused here: in a SendMessageBatch call it could fail the other entries too.
             raise SendFailed("MessageTooLong", f"{size} bytes, above SQS's limit of {SQS_MAX_MESSAGE_BYTES}")
         with self._lock:
-            self._pending.append((message, size, future))
-            lead = not self._leader_active
-            if lead:
-                self._leader_active = True
-        if lead:
-            self._drain()
+            self._pending.append(_Queued(message, size, future))
+        self._drain()
         future.result()
 
     def _drain(self) -> None:
+        """Sends batches while there is room and something to take; whoever finishes a call looks again,
+        so nothing queued is left behind when this caller stops."""
         while True:
             with self._lock:
                 batch = self._take_batch()
                 if not batch:
-                    self._leader_active = False
                     return
-            self._send_batch(batch)
+                self._in_flight += 1
+                groups = {q.message.group_id for q in batch if q.message.group_id is not None}
+                self._groups_in_flight |= groups
+            try:
+                self._send_batch([(q.message, q.future) for q in batch])
+            finally:
+                with self._lock:
+                    self._in_flight -= 1
+                    self._groups_in_flight -= groups
 
-    def _take_batch(self) -> list[tuple[OutgoingMessage, Future[None]]]:
-        batch: list[tuple[OutgoingMessage, Future[None]]] = []
+    def _take_batch(self) -> list[_Queued]:
+        """Under the lock: the next batch to send, or [] when there is no room or nothing worth a call."""
+        if self._in_flight >= self.max_in_flight:
+            return []
+        chosen: list[int] = []
         size = 0
-        while self._pending and len(batch) < SQS_MAX_BATCH_ENTRIES:
-            message, entry_size, future = self._pending[0]
+        full = False
+        for index, queued in enumerate(self._pending):
+            if queued.message.group_id in self._groups_in_flight:
+                continue  # its group waits for the call in flight (and so do its later messages)
             # The sum of the entries' sizes is bounded by the one-message limit too.
-            if batch and size + entry_size > SQS_MAX_MESSAGE_BYTES:
+            if chosen and size + queued.size > SQS_MAX_MESSAGE_BYTES:
+                full = True
                 break
-            self._pending.popleft()
-            batch.append((message, future))
-            size += entry_size
+            chosen.append(index)
+            size += queued.size
+            if len(chosen) == SQS_MAX_BATCH_ENTRIES:
+                full = True
+                break
+        if not chosen or (self._in_flight > 0 and not full):
+            return []
+        taken = set(chosen)
+        batch = [self._pending[index] for index in chosen]
+        self._pending = [queued for index, queued in enumerate(self._pending) if index not in taken]
         return batch
 
     def _send_batch(self, batch: list[tuple[OutgoingMessage, Future[None]]]) -> None:

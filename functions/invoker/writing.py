@@ -51,8 +51,11 @@ class Writer:
     def __init__(self, config: Config, sqs: SQSClient, s3: Callable[[], S3Client]) -> None:
         self._config = config
         self._s3 = s3  # a factory: most routes never touch S3, so its client is not built at cold start
-        self._dead_letters = SqsBatchSender(sqs, config.dead_letter_queue_url)
-        self._results = SqsBatchSender(sqs, config.results_queue_url) if config.results_queue_url else None
+        in_flight = config.sqs_sends_in_flight
+        self._dead_letters = SqsBatchSender(sqs, config.dead_letter_queue_url, in_flight)
+        self._results = (
+            SqsBatchSender(sqs, config.results_queue_url, in_flight) if config.results_queue_url else None
+        )
 
     # -- results -------------------------------------------------------------------------------------------
     def write_result(self, info: RecordInfo, invocation: Invocation) -> None:

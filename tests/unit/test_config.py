@@ -54,6 +54,7 @@ def test_defaults_of_every_optional_variable() -> None:
         payload_s3_prefix=None,
         read_timeout_seconds=70,
         deadline_margin_seconds=5,
+        sqs_sends_in_flight=4,
         log_payloads=False,
         enable_tracing=False,
     )
@@ -75,6 +76,7 @@ def test_every_variable_is_read() -> None:
         PAYLOAD_S3_PREFIX="s3://my-payloads/in/",
         READ_TIMEOUT_SECONDS="900",
         DEADLINE_MARGIN_SECONDS="300",
+        SQS_SENDS_IN_FLIGHT="32",
         LOG_PAYLOADS="true",
         ENABLE_TRACING="true",
     )
@@ -88,6 +90,7 @@ def test_every_variable_is_read() -> None:
     assert config.payload_s3_prefix == "s3://my-payloads/in/"
     assert (config.read_timeout_seconds, config.deadline_margin_seconds) == (900, 300)
     assert config.deadline_seconds == 1200
+    assert config.sqs_sends_in_flight == 32
     assert (config.log_payloads, config.enable_tracing) == (True, True)
 
 
@@ -185,6 +188,8 @@ MALFORMED = [
     ("READ_TIMEOUT_SECONDS", "901"),
     ("DEADLINE_MARGIN_SECONDS", "-1"),
     ("DEADLINE_MARGIN_SECONDS", "301"),
+    ("SQS_SENDS_IN_FLIGHT", "0"),
+    ("SQS_SENDS_IN_FLIGHT", "33"),
     ("LOG_PAYLOADS", "maybe"),
     ("ENABLE_TRACING", "enabled"),
 ]

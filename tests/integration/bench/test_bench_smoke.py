@@ -79,6 +79,23 @@ def test_smoke_figures_are_sane(smoke: tuple[Path, dict[str, Any]]) -> None:
 
 
 @pytest.mark.slow
+def test_smoke_round_trip_delivers_every_result_exactly_once(smoke: tuple[Path, dict[str, Any]]) -> None:
+    out, results = smoke
+    rows = results["sections"]["round_trip"]["rows"]
+    # THEN results were discarded once and delivered with calls in flight, side by side in the report
+    assert [r["sends_in_flight"] is None for r in rows] == [True] + [False] * (len(rows) - 1)
+    assert len(rows) > 1
+    assert "SQS round trip" in (out / "RESULTS.md").read_text()
+    # and every delivered result arrived at the slow SQS exactly once, with SendMessageBatch only
+    for row in rows:
+        assert (row["failures"], row["lost"], row["duplicates"], row["other_sqs_calls"]) == (0, 0, 0, {}), row
+        assert min(row["msgs_per_s"], row["wall_s"]) > 0, row
+    for row in rows[1:]:
+        assert row["results_on_queue"] == row["results_expected"] > 0, row
+        assert 1 <= row["most_calls_in_flight"] <= row["sends_in_flight"], row
+
+
+@pytest.mark.slow
 def test_smoke_throttling_loses_nothing(smoke: tuple[Path, dict[str, Any]]) -> None:
     _, results = smoke
     throttling = results["sections"]["throttling"]
