@@ -11,6 +11,8 @@ from invoker.retries import PendingRetries
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from invoker.contract import Reason
+
 
 @dataclass(slots=True)
 class Batch:
@@ -19,5 +21,6 @@ class Batch:
     remaining_ms: Callable[[], int] | None
     observed: BatchObservations = field(default_factory=BatchObservations)
     retries: PendingRetries = field(default_factory=PendingRetries)
-    # Set by the first ModelNotReadyException: the rest of the batch is not invoked.
-    not_ready_message: str | None = None
+    # Set by the first answer that stops the batch (outcomes.STOPS_THE_BATCH: not ready, no capacity),
+    # with its reason and what the endpoint said: the rest of the batch is not invoked.
+    stopped: tuple[Reason, str] | None = None

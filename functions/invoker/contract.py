@@ -118,6 +118,7 @@ class Disposition(StrEnum):
 class Reason(StrEnum):
     # retry later
     MODEL_NOT_READY = "model_not_ready"
+    NO_CAPACITY = "no_capacity"
     THROTTLED = "throttled"
     SERVICE_UNAVAILABLE = "service_unavailable"
     INTERNAL_FAILURE = "internal_failure"

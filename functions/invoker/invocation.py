@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 from invoker.contract import INVOKE_ENDPOINT_MAX_PAYLOAD_BYTES, Reason
 from invoker.envelope import check_payload_size
-from invoker.outcomes import REATTEMPT_IN_BATCH, InvalidMessage, InvocationError, RetryLater, classify
+from invoker.outcomes import (
+    REATTEMPT_IN_BATCH,
+    STOPS_THE_BATCH,
+    InvalidMessage,
+    InvocationError,
+    RetryLater,
+    classify,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -86,8 +93,8 @@ class EndpointCaller:
             error = classify(exc)
             self.limiter.release(permit, throttled=error.reason is Reason.THROTTLED)
             batch.observed.invocation()
-            if error.reason is Reason.MODEL_NOT_READY and batch.not_ready_message is None:
-                batch.not_ready_message = f"endpoint answered ModelNotReadyException: {error.message}"
+            if error.reason in STOPS_THE_BATCH and batch.stopped is None:
+                batch.stopped = (error.reason, f"endpoint answered {error.summary}: {error.message}")
             raise _Failed(error) from exc
         latency_ms = (time.perf_counter() - started) * 1000
         self.limiter.release(permit, succeeded=True)
@@ -95,11 +102,12 @@ class EndpointCaller:
         return Invocation(response, body, latency_ms)
 
     def _check_can_start(self, batch: Batch) -> None:
-        if batch.not_ready_message is not None:
+        if batch.stopped is not None:
+            reason, answer = batch.stopped
             raise RetryLater(
-                Reason.MODEL_NOT_READY,
-                f"not invoked: {batch.not_ready_message}",
-                summary="not invoked: the endpoint answered ModelNotReadyException",
+                reason,
+                f"not invoked: {answer}",
+                summary=f"not invoked: the endpoint answered {reason.value}",
             )
         deadline_seconds = self._config.deadline_seconds
         if batch.remaining_ms is not None and batch.remaining_ms() < deadline_seconds * 1000:

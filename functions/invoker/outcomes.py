@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,26 @@ ERROR_CODES: dict[str, tuple[Disposition, Reason]] = {
     "ModelError": (DEAD_LETTER, Reason.MODEL_ERROR),  # 424: the model itself failed; never re-invoked
     "ValidationError": (DEAD_LETTER, Reason.VALIDATION_ERROR),  # 400, also "endpoint not found"
 }
+
+# The single exception to matching by code. An inference component with no copies (scaled to zero, or its
+# first copy still provisioning) answers HTTP 400 ValidationError, "Inference Component has no capacity to
+# process this request. ApplicationAutoScaling may be in-progress (if configured) or try to increase the
+# capacity by invoking UpdateInferenceComponentRuntimeConfig API." (AWS's scale-to-zero announcement,
+# https://aws.amazon.com/blogs/machine-learning/unlock-cost-savings-with-the-new-scale-down-to-zero-feature-in-amazon-sagemaker-inference/
+# and https://docs.aws.amazon.com/sagemaker/latest/dg/endpoint-auto-scaling-zero-instances.html). The code
+# is the generic one, so only the message tells it from a bad request. Matched: the code ValidationError,
+# and a message that opens with a subject of plain words followed by the fact "has no capacity to process
+# this request", case-sensitive as the service writes it. Not the subject or the advice after it (wording
+# that may change), and not the phrase anywhere: a validator quoting a caller's value (after "Value '") must
+# stay a validation error. A wrong match costs retries, never the message: once MAX_RECEIVE_COUNT is
+# reached it is dead-lettered as retries_exhausted with this reason as the last.
+NO_CAPACITY_CODE = "ValidationError"
+NO_CAPACITY_PATTERN = re.compile(r"[A-Za-z ]*\bhas no capacity to process this request\b")
+NO_CAPACITY = (RETRY, Reason.NO_CAPACITY)
+
+# The endpoint cannot serve anyone for a while (minutes, not a blip): once one call of a batch sees one of
+# these, no new invocation of that batch starts, and none is re-attempted in the batch.
+STOPS_THE_BATCH = frozenset({Reason.MODEL_NOT_READY, Reason.NO_CAPACITY})
 
 # Codes outside the table (AccessDenied, expired or unrecognised credentials, a code a future service
 # version adds) are configuration or service trouble, not a verdict on the message: retry them, so
@@ -120,11 +141,12 @@ def _from_client_error(exc: ClientError) -> InvocationError:
     error = response.get("Error", {})
     code = str(error.get("Code", ""))
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    disposition, reason = ERROR_CODES.get(code, UNKNOWN_CODE)
+    message = str(error.get("Message", ""))
+    disposition, reason = _row(code, message)
     original = response.get("OriginalStatusCode")
     return InvocationError(
         reason,
-        str(error.get("Message", "")) or code,
+        message or code,
         disposition=disposition,
         answer=ServiceAnswer(
             error_code=code,
@@ -134,3 +156,9 @@ def _from_client_error(exc: ClientError) -> InvocationError:
             log_stream_arn=response.get("LogStreamArn"),
         ),
     )
+
+
+def _row(code: str, message: str) -> tuple[Disposition, Reason]:
+    if code == NO_CAPACITY_CODE and NO_CAPACITY_PATTERN.match(message):
+        return NO_CAPACITY
+    return ERROR_CODES.get(code, UNKNOWN_CODE)

@@ -165,6 +165,7 @@ TRANSIENT = [
     ("service_unavailable", 2, "service_unavailable"),
     ("internal_failure", 2, "internal_failure"),
     ("internal_dependency", 1, "internal_dependency"),
+    ("no_capacity", 1, "no_capacity"),  # AWS's ValidationError for zero copies: the one matched by message
 ]
 
 
