@@ -145,6 +145,9 @@ def load_handler(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Module
     """Import `invoker.handler` afresh: a cold start with this environment."""
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    # A cold start is a new process: boto3's default session (and the credentials it resolved from an
+    # earlier test's environment) must not carry over into the clients the handler creates.
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     sys.modules.pop("invoker.handler", None)
     return importlib.import_module("invoker.handler")
 
