@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aws_cdk as cdk
 from aws_cdk import aws_s3 as s3
@@ -41,19 +41,30 @@ class RouteBuckets:
     dead_letter: s3.Bucket  # the results bucket when there is one, else a bucket of its own
 
 
+def _queue(scope: Construct, construct_id: str, **props: Any) -> sqs.Queue:
+    """A route queue: SQS-managed encryption, TLS only, the route's retention, and the encryption
+    decision recorded for the validators."""
+    queue = sqs.Queue(
+        scope,
+        construct_id,
+        retention_period=QUEUE_RETENTION,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        **props,
+    )
+    suppressions.accept(queue, suppressions.QUEUE_SQS_MANAGED_KEY)
+    return queue
+
+
 def add_queues(scope: Construct, route: RouteConfig, stack_name: str) -> RouteQueues:
     """Request queue, its dead-letter queue, and the results queue with results.queue."""
-    dead_letter_queue = sqs.Queue(
+    dead_letter_queue = _queue(
         scope,
         "DeadLetterQueue",
         queue_name=queue_name(stack_name, route.name, "dlq", fifo=route.fifo),
         fifo=route.fifo or None,
         content_based_deduplication=route.fifo or None,
-        retention_period=QUEUE_RETENTION,
-        encryption=sqs.QueueEncryption.SQS_MANAGED,
-        enforce_ssl=True,
     )
-    suppressions.accept(dead_letter_queue, suppressions.QUEUE_SQS_MANAGED_KEY)
     fifo_options: dict[str, object] = {}
     if route.fifo:
         # High-throughput FIFO: ordering and deduplication per message group.
@@ -63,36 +74,28 @@ def add_queues(scope: Construct, route: RouteConfig, stack_name: str) -> RouteQu
             "deduplication_scope": sqs.DeduplicationScope.MESSAGE_GROUP,
             "fifo_throughput_limit": sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
         }
-    request_queue = sqs.Queue(
+    request_queue = _queue(
         scope,
         "RequestQueue",
         queue_name=queue_name(stack_name, route.name, "requests", fifo=route.fifo),
         # Derived, never configured: a batch can never become visible again while it still runs.
         visibility_timeout=cdk.Duration.seconds(route.visibility_timeout_seconds),
-        retention_period=QUEUE_RETENTION,
         dead_letter_queue=sqs.DeadLetterQueue(
             queue=dead_letter_queue, max_receive_count=route.max_receive_count
         ),
-        encryption=sqs.QueueEncryption.SQS_MANAGED,
-        enforce_ssl=True,
-        **fifo_options,  # type: ignore[arg-type]
+        **fifo_options,
     )
-    suppressions.accept(request_queue, suppressions.QUEUE_SQS_MANAGED_KEY)
 
     results_queue: sqs.Queue | None = None
     if route.results.queue:
         # Same type as the request queue, so a FIFO route keeps its results ordered per group.
-        results_queue = sqs.Queue(
+        results_queue = _queue(
             scope,
             "ResultsQueue",
             queue_name=queue_name(stack_name, route.name, "results", fifo=route.fifo),
             fifo=route.fifo or None,
             content_based_deduplication=route.fifo or None,
-            retention_period=QUEUE_RETENTION,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
         )
-        suppressions.accept(results_queue, suppressions.QUEUE_SQS_MANAGED_KEY)
         nag.acknowledge(
             results_queue,
             "SQS3",
