@@ -26,7 +26,7 @@ def ours(error: str = "the model said no") -> dict[str, MessageAttributeValueTyp
         Attr.REASON: dead_letters.text("model_error"),
         Attr.ERROR: dead_letters.text(error),
         Attr.REQUEST_ID: dead_letters.text("r-1"),
-        Attr.MESSAGE_ID: dead_letters.text("00000000-0000-4000-8000-000000000001"),
+        Attr.MESSAGE_ID: dead_letters.text("00000000-0000-4000-8000-00000000000a"),
         Attr.RECEIVE_COUNT: dead_letters.number(1),
         Attr.SOURCE_QUEUE_ARN: dead_letters.text("arn:aws:sqs:us-east-1:123456789012:requests"),
     }
@@ -110,14 +110,14 @@ def test_a_body_that_cannot_fit_with_the_reason_needs_a_pointer() -> None:
     body = "b" * (LIMIT - 20)
     assert dead_letters.fit(body, ours(), {}) is None
     # AND the pointer letter fits, whatever was around it
-    uri = "s3://bucket/dead-letters/00000000-0000-4000-8000-000000000001.body"
+    uri = "s3://bucket/dead-letters/00000000-0000-4000-8000-00000000000a.body"
     pointer = dead_letters.fit(
         dead_letters.pointer_body(uri), {**ours(), Attr.BODY_S3_URI: dead_letters.text(uri)}, {}
     )
     assert pointer is not None
     assert (
         pointer.body
-        == '{"invokerBodyS3Uri":"s3://bucket/dead-letters/00000000-0000-4000-8000-000000000001.body"}'
+        == '{"invokerBodyS3Uri":"s3://bucket/dead-letters/00000000-0000-4000-8000-00000000000a.body"}'
     )
 
 

@@ -378,7 +378,7 @@ def test_a_log_line_that_cannot_be_written_does_not_fail_the_batch() -> None:
 
 def test_a_pointer_letter_moved_back_unchanged_still_points_at_its_body() -> None:
     # GIVEN a pointer letter that SQS's own move task brought back with its attributes
-    uri = "s3://requests-dead-letters/dead-letters/00000000-0000-4000-8000-000000000009.body"
+    uri = "s3://requests-dead-letters/dead-letters/00000000-0000-4000-8000-00000000000b.body"
     body = dead_letters.pointer_body(uri)
     harness = Harness(FakeRuntime())
     incoming = {
