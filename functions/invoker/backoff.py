@@ -8,23 +8,30 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from invoker.contract import backoff_ceiling
 
-def backoff_ceiling(receive_count: int, base_seconds: int, max_seconds: int) -> int:
-    """The upper bound of the delay after the `receive_count`-th delivery failed."""
-    attempt = max(receive_count, 1)
-    # 2**k overflows nothing in Python, but bound the exponent so the float stays finite.
-    return int(min(max_seconds, base_seconds * 2 ** min(attempt - 1, 32)))
+__all__ = ["Pacing", "backoff_ceiling", "backoff_seconds"]
 
 
 def backoff_seconds(
-    receive_count: int, base_seconds: int, max_seconds: int, rng: random.Random | None = None
+    receive_count: int,
+    base_seconds: int,
+    max_seconds: int,
+    rng: random.Random | None = None,
+    *,
+    at_least_half: bool = False,
 ) -> int:
     """Full jitter spreads the retries of a burst over the whole window, so messages throttled together
     do not come back together. Whole seconds (SQS visibility is an integer), rounded up: a draw in
     (0, ceiling] gives 1..ceiling, so a failed message is never handed straight back (0 only when the
-    ceiling itself is 0, i.e. RETRY_BASE_SECONDS=0)."""
+    ceiling itself is 0, i.e. RETRY_BASE_SECONDS=0).
+
+    `at_least_half` ("equal jitter") draws from [ceiling // 2, ceiling] instead: a message waiting for
+    capacity then waits at least contract.capacity_wait_floor_seconds over its deliveries, which the stack
+    checks against the endpoint's provisioning time."""
     ceiling = backoff_ceiling(receive_count, base_seconds, max_seconds)
-    draw = (rng or random).uniform(0, ceiling)
+    floor = ceiling // 2 if at_least_half else 0
+    draw = (rng or random).uniform(floor, ceiling)
     return min(ceiling, math.ceil(draw))
 
 

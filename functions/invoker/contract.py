@@ -58,6 +58,33 @@ READ_TIMEOUT_SECONDS_RANGE: Final = Range(1, 900)
 DEADLINE_MARGIN_SECONDS_RANGE: Final = Range(0, 300)
 # SendMessageBatch calls in flight at once per destination queue inside one function instance.
 SQS_SENDS_IN_FLIGHT_RANGE: Final = Range(1, 32)
+# InvokeEndpoint calls one endpoint instance (or inference-component copy) takes at once: the route's
+# capacity ceiling is this times the instances (copies) serving. 1000 is a serverless variant's bound.
+CONCURRENCY_PER_INSTANCE_RANGE: Final = Range(1, 1000)
+# How old the shared reading of the endpoint's capacity (Describe*) may get before an instance refreshes it.
+CAPACITY_REFRESH_SECONDS_RANGE: Final = Range(1, 300)
+
+
+# -- the retry schedule ------------------------------------------------------------------------------------
+
+
+def backoff_ceiling(receive_count: int, base_seconds: int, max_seconds: int) -> int:
+    """The longest delay after the `receive_count`-th delivery failed: base x 2^(n-1), capped at max.
+
+    Here because the stack checks at synth what the schedule promises (a scale-out from zero must be
+    outlasted by the waits of a message that finds no capacity); the function draws its delays from it."""
+    attempt = max(receive_count, 1)
+    # 2**k overflows nothing in Python, but bound the exponent so the float stays finite.
+    return int(min(max_seconds, base_seconds * 2 ** min(attempt - 1, 32)))
+
+
+def capacity_wait_floor_seconds(max_receive_count: int, base_seconds: int, max_seconds: int) -> int:
+    """The least time a message waits, over all its deliveries, while it finds no capacity (reasons in
+    WAITS_FOR_CAPACITY). Those delays are drawn with "equal jitter", at least half of each ceiling, so
+    this floor holds for every draw; the last delivery dead-letters instead of waiting."""
+    return sum(
+        backoff_ceiling(n, base_seconds, max_seconds) // 2 for n in range(1, max(max_receive_count, 1))
+    )
 
 
 # -- shared names ----------------------------------------------------------------------------------------
@@ -83,6 +110,17 @@ class Env:
     READ_TIMEOUT_SECONDS: Final = "READ_TIMEOUT_SECONDS"
     DEADLINE_MARGIN_SECONDS: Final = "DEADLINE_MARGIN_SECONDS"
     SQS_SENDS_IN_FLIGHT: Final = "SQS_SENDS_IN_FLIGHT"
+    # Route capacity (see CapacityMode): shared through a DynamoDB item, or limited per instance.
+    CAPACITY_MODE: Final = "CAPACITY_MODE"
+    CAPACITY_TABLE: Final = "CAPACITY_TABLE"
+    # The route's partition key in that table; the function's IAM policy is scoped to it.
+    CAPACITY_KEY: Final = "CAPACITY_KEY"
+    CONCURRENCY_PER_INSTANCE: Final = "CONCURRENCY_PER_INSTANCE"
+    # Which capacity counts: one production variant's instances (default: every variant's), or, when
+    # set, an inference component's copies.
+    CAPACITY_VARIANT: Final = "CAPACITY_VARIANT"
+    CAPACITY_INFERENCE_COMPONENT: Final = "CAPACITY_INFERENCE_COMPONENT"
+    CAPACITY_REFRESH_SECONDS: Final = "CAPACITY_REFRESH_SECONDS"
     LOG_PAYLOADS: Final = "LOG_PAYLOADS"
     ENABLE_TRACING: Final = "ENABLE_TRACING"
     # Powertools' own
@@ -109,6 +147,24 @@ class ResultsMode(StrEnum):
     DISCARD = "discard"
 
 
+class CapacityMode(StrEnum):
+    """CAPACITY_MODE: how the function instances of a route share the endpoint.
+
+    SHARED: every instance leases slots from one budget per route (a DynamoDB item), whose ceiling is the
+    endpoint's serving capacity and which shrinks on any instance's throttle (AIMD at the route level).
+    PER_INSTANCE: each instance limits itself (AIMD per instance), no table; K instances may send K times
+    what the endpoint takes, and the throttles show it."""
+
+    SHARED = "shared"
+    PER_INSTANCE = "per_instance"
+
+
+# The capacity table: one item per route, keyed by CAPACITY_KEY. DynamoDB's TTL (on this attribute) only
+# removes the items of idle or deleted routes, days later; leases expire by the times written in them.
+CAPACITY_TABLE_PARTITION_KEY: Final = "pk"
+CAPACITY_TABLE_TTL_ATTRIBUTE: Final = "expiresAt"
+
+
 class Disposition(StrEnum):
     DELIVER = "deliver"
     RETRY = "retry"
@@ -119,6 +175,8 @@ class Reason(StrEnum):
     # retry later
     MODEL_NOT_READY = "model_not_ready"
     NO_CAPACITY = "no_capacity"
+    # Shared capacity: every slot of the route was leased by other instances until this batch's deadline.
+    CAPACITY_BUSY = "capacity_busy"
     THROTTLED = "throttled"
     SERVICE_UNAVAILABLE = "service_unavailable"
     INTERNAL_FAILURE = "internal_failure"
@@ -148,6 +206,17 @@ class Metric:
     SUCCEEDED: Final = "Succeeded"
     RETRIED: Final = "Retried"
     DEAD_LETTERED: Final = "DeadLettered"
+    # Shared capacity (one value per batch): the instances or copies serving as last read, the route's
+    # ceiling and limit in calls, the slots this batch leased. EndpointCapacity feeds the scaling policy.
+    ENDPOINT_CAPACITY: Final = "EndpointCapacity"
+    ROUTE_CEILING: Final = "RouteCeiling"
+    ROUTE_LIMIT: Final = "RouteLimit"
+    LEASED_SLOTS: Final = "LeasedSlots"
+
+
+# Retry reasons whose delays wait for the endpoint's capacity: drawn with equal jitter so that
+# capacity_wait_floor_seconds holds.
+WAITS_FOR_CAPACITY: Final = frozenset({Reason.NO_CAPACITY, Reason.CAPACITY_BUSY, Reason.MODEL_NOT_READY})
 
 
 class Dimension:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from invoker.backoff import backoff_seconds
-from invoker.contract import SQS_MAX_BATCH_ENTRIES, Disposition, Reason
+from invoker.contract import SQS_MAX_BATCH_ENTRIES, WAITS_FOR_CAPACITY, Disposition, Reason
 from invoker.observability import error_fields
 
 if TYPE_CHECKING:
@@ -82,7 +82,11 @@ class Retries:
         else:
             config = self._config
             delay = backoff_seconds(
-                info.receive_count, config.retry_base_seconds, config.retry_max_seconds, self._rng
+                info.receive_count,
+                config.retry_base_seconds,
+                config.retry_max_seconds,
+                self._rng,
+                at_least_half=error.reason in WAITS_FOR_CAPACITY,
             )
         receipt_handle = record.raw_event["receiptHandle"]  # without it no backoff: the last resort logs that
         pending.add(PendingRetry(info.source_arn, receipt_handle, info.message_id, delay))

@@ -13,6 +13,7 @@ CONTRACTS = (
     "The function imports nothing of the project around it",
     "The function's contract is pure standard library",
     "The CDK constructs import nothing of the function but its contract",
+    "The scaling policy is pure: the stack and the local autoscaler share it",
     "No import cycles in the function or the installed package",
 )
 
