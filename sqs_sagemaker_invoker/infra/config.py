@@ -15,12 +15,15 @@ from typing import TYPE_CHECKING, Final, Literal
 from invoker.contract import (
     DEFAULT_METRICS_NAMESPACE,
     DEFAULT_SERVICE_NAME,
+    CapacityMode,
     Env,
     MessageFormat,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from sqs_sagemaker_invoker.scaling import ScalingPolicy
 
 CONTEXT_KEY: Final = "invoker"
 
@@ -82,6 +85,31 @@ class ResultsConfig:
 
 
 @dataclass(frozen=True)
+class CapacityConfig:
+    """How the route's function instances share the endpoint (cdk.json `capacity`).
+
+    Shared by default: with many instances against one endpoint, only a budget they all see keeps the
+    calls within what the endpoint takes (per-instance limiting multiplies throttles with the instances).
+    """
+
+    mode: CapacityMode = CapacityMode.SHARED
+    # Calls one instance (or copy) takes at once; the budget's ceiling is this times those serving. The
+    # route-level AIMD finds a lower figure by itself, so a generous guess costs a few throttles only.
+    concurrency_per_instance: int = 4
+    variant_name: str | None = None
+    inference_component_name: str | None = None
+    refresh_seconds: int = 10
+
+    @property
+    def shared(self) -> bool:
+        return self.mode is CapacityMode.SHARED
+
+    @property
+    def unit(self) -> Literal["instances", "copies"]:
+        return "copies" if self.inference_component_name else "instances"
+
+
+@dataclass(frozen=True)
 class RouteConfig:
     name: str
     endpoint_name: str
@@ -111,6 +139,9 @@ class RouteConfig:
     tracing: bool = False
     runtime: str = "python3.12"
     architecture: Literal["arm64"] = "arm64"
+    capacity: CapacityConfig = field(default_factory=CapacityConfig)
+    # Opt-in: the endpoint's variant (or inference component) scales with this route's backlog.
+    scaling: ScalingPolicy | None = None
 
     @property
     def visibility_timeout_seconds(self) -> int:
@@ -160,6 +191,11 @@ def queue_name(stack_name: str, route_name: str, kind: str, *, fifo: bool) -> st
     return prefix + suffix
 
 
+def capacity_key(stack_name: str, route_name: str) -> str:
+    """The route's item in the capacity table (CAPACITY_KEY); its IAM policy is scoped to it."""
+    return f"{stack_name}/{route_name}"
+
+
 def payload_s3_prefix(bucket_name: str) -> str:
     """The `PAYLOAD_S3_PREFIX` of a route with large payloads (works with CDK string tokens too)."""
     return f"s3://{bucket_name}/{REQUESTS_PREFIX}"
@@ -175,6 +211,8 @@ def function_environment(  # noqa: PLR0913 - one keyword per resource the enviro
     payload_s3_prefix: str | None,
     namespace: str,
     service: str,
+    capacity_table: str | None = None,
+    capacity_key: str | None = None,
 ) -> dict[str, str]:
     """The function's environment variables, exactly as the contract in docs/design.md.
 
@@ -186,6 +224,10 @@ def function_environment(  # noqa: PLR0913 - one keyword per resource the enviro
         raise ValueError(f"route {route.name}: results_bucket must be given iff results.bucket is on")
     if (payload_s3_prefix is not None) != route.large_payloads:
         raise ValueError(f"route {route.name}: payload_s3_prefix must be given iff largePayloads is on")
+    if (capacity_table is not None and capacity_key is not None) != route.capacity.shared:
+        raise ValueError(
+            f"route {route.name}: capacity_table and capacity_key must be given iff capacity.mode is shared"
+        )
     env = {
         Env.ENDPOINT_NAME: route.endpoint_name,
         Env.DEAD_LETTER_QUEUE_URL: dlq_url,
@@ -212,6 +254,17 @@ def function_environment(  # noqa: PLR0913 - one keyword per resource the enviro
         env[Env.RESULTS_PREFIX] = RESULTS_PREFIX
     if payload_s3_prefix is not None:
         env[Env.PAYLOAD_S3_PREFIX] = payload_s3_prefix
+    env[Env.CAPACITY_MODE] = route.capacity.mode.value
+    if capacity_table is not None and capacity_key is not None:
+        capacity = route.capacity
+        env[Env.CAPACITY_TABLE] = capacity_table
+        env[Env.CAPACITY_KEY] = capacity_key
+        env[Env.CONCURRENCY_PER_INSTANCE] = str(capacity.concurrency_per_instance)
+        env[Env.CAPACITY_REFRESH_SECONDS] = str(capacity.refresh_seconds)
+        if capacity.variant_name is not None:
+            env[Env.CAPACITY_VARIANT] = capacity.variant_name
+        if capacity.inference_component_name is not None:
+            env[Env.CAPACITY_INFERENCE_COMPONENT] = capacity.inference_component_name
     return env
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from invoker.contract import (
+    CAPACITY_REFRESH_SECONDS_RANGE,
+    CONCURRENCY_PER_INSTANCE_RANGE,
     DEADLINE_MARGIN_SECONDS_RANGE,
     DEFAULT_METRICS_NAMESPACE,
     DEFAULT_SERVICE_NAME,
@@ -21,6 +23,7 @@ from invoker.contract import (
     READ_TIMEOUT_SECONDS_RANGE,
     RETRY_SECONDS_RANGE,
     SQS_MAX_VISIBILITY_SECONDS,
+    CapacityMode,
 )
 
 from sqs_sagemaker_invoker.infra.config import (
@@ -38,12 +41,20 @@ from sqs_sagemaker_invoker.infra.config import (
     STANDARD_MAX_BATCH_SIZE,
     UNBATCHED_MAX_BATCH_SIZE,
     AppConfig,
+    CapacityConfig,
     ProvisionedPollers,
     ResultsConfig,
     RouteConfig,
     RouteConfigError,
 )
 from sqs_sagemaker_invoker.infra.json_object import JsonObject, describe
+from sqs_sagemaker_invoker.scaling import (
+    MAX_CAPACITY_LIMIT,
+    ScalingConfigError,
+    ScalingPolicy,
+    check_policy,
+    check_retries_outlast_scale_out,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -54,6 +65,8 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _NAMESPACE = re.compile(r"[A-Za-z0-9._/#:-]{1,255}")
 _TAG_KEY = re.compile(r"[\w .:/=+\-@]{1,128}")
 _TAG_VALUE = re.compile(r"[\w .:/=+\-@]{0,256}")
+# InferenceComponentName's pattern in the sagemaker-runtime model (at most 63 characters).
+_INFERENCE_COMPONENT_NAME = re.compile(r"(?=.{1,63}\Z)[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?")
 
 
 def load_app_config(context: Mapping[str, Any]) -> AppConfig:
@@ -159,7 +172,7 @@ _ROUTE_KEYS = (
     "provisionedPollers", "endpointCallsInFlight", "memoryMb", "timeoutSeconds", "visibilityTimeoutMultiplier",
     "maxReceiveCount", "retryBaseSeconds", "retryMaxSeconds", "messageFormat", "results", "largePayloads",
     "oldestMessageAlarmSeconds", "readTimeoutSeconds", "deadlineMarginSeconds", "logRetentionDays",
-    "logLevel", "logPayloads", "tracing", "runtime", "architecture",
+    "logLevel", "logPayloads", "tracing", "runtime", "architecture", "capacity", "scaling",
 )  # fmt: skip
 
 _DEFAULTS = RouteConfig(name="x", endpoint_name="x")
@@ -270,6 +283,19 @@ def parse_route(raw: Any, path: str) -> RouteConfig:  # noqa: PLR0912, PLR0915 -
     tracing = obj.boolean("tracing", d.tracing)
     runtime = obj.choice("runtime", d.runtime, RUNTIMES)
     obj.choice("architecture", "arm64", ("arm64",))
+    capacity = _parse_capacity(obj.get("capacity", {}), f"{path}.capacity")
+    scaling = _parse_scaling(obj.get("scaling", None), f"{path}.scaling", capacity)
+    if scaling is not None:
+        try:
+            check_retries_outlast_scale_out(
+                scaling,
+                max_receive_count=max_receive,
+                retry_base_seconds=retry_base,
+                retry_max_seconds=retry_max,
+                path=f"{path}.scaling",
+            )
+        except ScalingConfigError as exc:
+            raise RouteConfigError(str(exc)) from exc
 
     return RouteConfig(
         name=name,
@@ -297,7 +323,79 @@ def parse_route(raw: Any, path: str) -> RouteConfig:  # noqa: PLR0912, PLR0915 -
         log_payloads=log_payloads,
         tracing=tracing,
         runtime=runtime,
+        capacity=capacity,
+        scaling=scaling,
     )
+
+
+_CAPACITY_KEYS = ("mode", "concurrencyPerInstance", "variantName", "inferenceComponentName", "refreshSeconds")
+_CAPACITY_MODES = {"shared": CapacityMode.SHARED, "perInstance": CapacityMode.PER_INSTANCE}
+
+
+def _parse_capacity(raw: Any, path: str) -> CapacityConfig:
+    d = CapacityConfig()
+    obj = JsonObject(raw, path, _CAPACITY_KEYS)
+    mode = _CAPACITY_MODES[obj.choice("mode", "shared", tuple(_CAPACITY_MODES))]
+    variant = obj.optional_string("variantName")
+    component = obj.optional_string("inferenceComponentName")
+    for key, name, pattern in (
+        ("variantName", variant, ENDPOINT_NAME),
+        ("inferenceComponentName", component, _INFERENCE_COMPONENT_NAME),
+    ):
+        if name is not None and not pattern.fullmatch(name):
+            raise RouteConfigError(
+                f"{path}.{key}: {name!r} is not a SageMaker name (1-63 letters, digits, hyphens)"
+            )
+    if variant is not None and component is not None:
+        raise RouteConfigError(
+            f"{path}.variantName: give variantName (instances count) or inferenceComponentName (copies"
+            " count), not both"
+        )
+    return CapacityConfig(
+        mode=mode,
+        concurrency_per_instance=obj.integer(
+            "concurrencyPerInstance", d.concurrency_per_instance, *CONCURRENCY_PER_INSTANCE_RANGE
+        ),
+        variant_name=variant,
+        inference_component_name=component,
+        refresh_seconds=obj.integer("refreshSeconds", d.refresh_seconds, *CAPACITY_REFRESH_SECONDS_RANGE),
+    )
+
+
+_SCALING_KEYS = (
+    "minCapacity", "maxCapacity", "targetBacklogPerInstance", "scaleOutCooldownSeconds",
+    "scaleInCooldownSeconds", "scaleFromZeroStep", "provisioningSeconds",
+)  # fmt: skip
+_DAY_SECONDS = 86_400
+
+
+def _parse_scaling(raw: Any, path: str, capacity: CapacityConfig) -> ScalingPolicy | None:
+    if raw is None:
+        return None
+    if not capacity.shared:
+        raise RouteConfigError(
+            f"{path}: needs capacity.mode shared (the policy tracks backlog per instance, and the shared"
+            " budget is what reads and reports the endpoint's capacity)"
+        )
+    obj = JsonObject(raw, path, _SCALING_KEYS)
+    target = obj.get("targetBacklogPerInstance", None)
+    if isinstance(target, bool) or not isinstance(target, (int, float)):
+        raise RouteConfigError(f"{path}.targetBacklogPerInstance: required, a number above 0")
+    policy = ScalingPolicy(
+        unit=capacity.unit,
+        min_capacity=obj.integer("minCapacity", 1, 0, MAX_CAPACITY_LIMIT),
+        max_capacity=obj.integer("maxCapacity", 1, 1, MAX_CAPACITY_LIMIT),
+        target_backlog_per_instance=float(target),
+        scale_out_cooldown_seconds=obj.integer("scaleOutCooldownSeconds", 60, 0, _DAY_SECONDS),
+        scale_in_cooldown_seconds=obj.integer("scaleInCooldownSeconds", 300, 0, _DAY_SECONDS),
+        scale_from_zero_step=obj.integer("scaleFromZeroStep", 1, 1, MAX_CAPACITY_LIMIT),
+        provisioning_seconds=obj.integer("provisioningSeconds", 600, 0, _DAY_SECONDS),
+    )
+    try:
+        check_policy(policy, path=path)
+    except ScalingConfigError as exc:
+        raise RouteConfigError(str(exc)) from exc
+    return policy
 
 
 def _parse_pollers(raw: Any, path: str) -> ProvisionedPollers:
