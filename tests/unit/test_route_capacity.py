@@ -249,8 +249,10 @@ def test_two_throttles_of_one_window_cut_the_route_once(dynamodb: DynamoDBClient
     assert lease_a is not None
     assert lease_b is not None
     # WHEN both see a throttle from the same window (both leased at cut epoch 0)
-    permit_a, permit_b = lease_a.acquire(), lease_b.acquire()
-    lease_a.release(permit_a, throttled=True)
+    # (A had two calls in flight when the endpoint throttled both)
+    permits_a, permit_b = [lease_a.acquire(), lease_a.acquire()], lease_b.acquire()
+    for permit in permits_a:
+        lease_a.release(permit, throttled=True)
     lease_b.release(permit_b, throttled=True)
     # THEN the route's limit halved once, each batch's cap halved, each lease shrank to its cap
     state = CapacityTable(dynamodb, TABLE, KEY).read()
