@@ -272,6 +272,8 @@ class RouteLease:
             state = self._budget.cut(self, *cut)
             if state is not None:
                 with self._cond:
+                    if state.version <= self.state.version:
+                        return  # a later write of this batch already landed: keep the newer view
                     self.state = state
                     self._route_epoch = state.cut_epoch
 
