@@ -129,7 +129,7 @@ class RouteBudget:
 
             written = self._table.update(state, decide)
             if written.wrote and written.state is not None:
-                lease = RouteLease(self, lease_id, granted, written.state)
+                lease = RouteLease(self, lease_id, granted, written.state, wanted=want)
                 self._log.info(
                     "capacity lease",
                     extra={
@@ -208,6 +208,30 @@ class RouteBudget:
             return None
         return written.state
 
+    def top_up(self, lease: RouteLease, want: int) -> tuple[RouteState, int] | None:
+        """Once per batch, when its records wait for a slot: the lease grown from the route's free slots."""
+        added = 0
+
+        def decide(cur: RouteState | None) -> RouteState | None:
+            nonlocal added
+            if cur is None:
+                return None
+            new, added = cur.topped_up(lease.lease_id, want, self._now())
+            return new
+
+        try:
+            # A fresh read: the lease's own view may show no slot free that has been returned since, and
+            # deciding "nothing to add" from it would write (and so check) nothing.
+            written = self._table.update(self._table.read(), decide)
+        except Exception as exc:
+            self._log.warning(
+                "capacity lease not topped up", extra={"error_code": error_code(exc), "error": str(exc)[:500]}
+            )
+            return None
+        if not written.wrote or written.state is None:
+            return None
+        return written.state, added
+
     def release(self, lease: RouteLease) -> RouteState | None:
         """The lease returned and the batch's successes grown into the limit, in one write. Never raises:
         an unreturned lease lapses by itself."""
@@ -231,8 +255,12 @@ class RouteLease:
     """A batch's slots: bounds its calls in flight (a Gate, like the instance's limiter). A throttle halves
     the batch's cap at once and the route's limit with it (one cut per window, like AdaptiveLimiter)."""
 
-    def __init__(self, budget: RouteBudget, lease_id: str, slots: int, state: RouteState) -> None:
+    def __init__(
+        self, budget: RouteBudget, lease_id: str, slots: int, state: RouteState, *, wanted: int
+    ) -> None:
         self._budget = budget
+        self.wanted = wanted
+        self._topped_up = False
         self.lease_id = lease_id
         self.granted = slots
         self.state = state
@@ -248,11 +276,31 @@ class RouteLease:
         return self._cap
 
     def acquire(self) -> Permit:
+        self._top_up()
         with self._cond:
             while self._in_flight >= self._cap:
                 self._cond.wait()
             self._in_flight += 1
             return Permit(self._epoch)
+
+    def _top_up(self) -> None:
+        """A record waits for a slot while the batch got fewer than it wanted: ask the route once for more
+        (other instances may have returned theirs since). Not after a throttle: the cap was cut on purpose."""
+        with self._cond:
+            if self._topped_up or self._epoch > 0 or self._in_flight < self._cap or self._cap >= self.wanted:
+                return
+            self._topped_up = True
+        grown = self._budget.top_up(self, self.wanted)
+        if grown is None:
+            return
+        state, added = grown
+        with self._cond:
+            if state.version > self.state.version:
+                self.state = state
+            if added > 0 and self._epoch == 0:
+                self._cap += added
+                self.granted += added
+                self._cond.notify(added)
 
     def release(self, permit: Permit, *, throttled: bool = False, succeeded: bool = False) -> None:
         cut: tuple[int, int] | None = None

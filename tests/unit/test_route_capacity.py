@@ -4,6 +4,7 @@ over moto's in-process DynamoDB (real conditional writes) or on the pure state."
 from __future__ import annotations
 
 import math
+import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -24,6 +25,7 @@ from moto import mock_aws
 from tests.unit.capacity_support import KEY, TABLE, Clock, FakeSageMaker, create_table, dynamodb, make_budget
 
 if TYPE_CHECKING:
+    from invoker.concurrency import Permit
     from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = ["dynamodb"]  # the fixture, imported for the tests below
@@ -426,3 +428,47 @@ def test_budgets_over_one_table_never_lease_more_than_the_limit_together(
             assert {lease_id for lease_id, (_, expiry) in owned.items() if expiry > now} == set(
                 state.live_leases(now)
             )
+
+
+def test_a_short_lease_is_topped_up_once_when_records_wait(dynamodb: DynamoDBClient) -> None:
+    # GIVEN a batch that wanted 4 slots but got 1 (another instance held 3 of the 4), which then returned them
+    clock = Clock()
+    other, budget = make_budget(dynamodb, fixed(2), clock), make_budget(dynamodb, fixed(2), clock)
+    held = other.admit(3, None, 0).lease
+    lease = budget.admit(4, None, 0).lease
+    assert held is not None
+    assert lease is not None
+    assert (lease.granted, lease.limit) == (1, 1)
+    other.release(held)
+    # WHEN a second record asks for a slot while the first call is in flight
+    first = lease.acquire()
+    permits: list[Permit] = []
+    waiting = threading.Thread(target=lambda: permits.append(lease.acquire()), daemon=True)
+    waiting.start()
+    waiting.join(timeout=5)
+    # THEN it did not wait for the first call: the lease grew
+    assert permits, "the second record waited for the first call's slot"
+    second = permits[0]
+    # AND to what the batch wanted, in the item too, and only once
+    assert (lease.granted, lease.limit) == (4, 4)
+    state = CapacityTable(dynamodb, TABLE, KEY).read()
+    assert state is not None
+    assert state.leases[lease.lease_id].slots == 4
+    for permit in (first, second):
+        lease.release(permit, succeeded=True)
+    assert CapacityTable(dynamodb, TABLE, KEY).read() == state
+
+
+def test_a_top_up_takes_only_free_slots() -> None:
+    state = RouteState(
+        ceiling=6,
+        capacity=3,
+        checked_at_ms=NOW,
+        limit=6.0,
+        leases={"a": Lease(1, NOW + 9), "b": Lease(3, NOW + 9)},
+    )
+    grown, added = state.topped_up("a", 8, NOW)
+    assert added == 2
+    assert grown.leases["a"] == Lease(3, NOW + 9)
+    # a lapsed lease is not revived
+    assert state.topped_up("a", 8, NOW + 9) == (state, 0)
