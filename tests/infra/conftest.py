@@ -92,6 +92,8 @@ FIFO_CONFIG: dict[str, Any] = {
             "logLevel": "DEBUG",
             "tracing": True,
             "runtime": "python3.13",
+            # Each function instance limits itself: no capacity table in this stack.
+            "capacity": {"mode": "perInstance"},
         }
     ],
 }
