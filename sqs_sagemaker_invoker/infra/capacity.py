@@ -121,26 +121,6 @@ def grant_capacity(
         )
 
 
-def check_deployable_scaling(route: RouteConfig, where: str) -> None:
-    """What the scalable target needs beyond the policy's own checks (config_loader ran those)."""
-    policy = route.scaling
-    if policy is None:
-        return
-    capacity = route.capacity
-    if capacity.inference_component_name is None and capacity.variant_name is None:
-        raise RouteConfigError(
-            f"{where}: capacity_variant_name (cdk.json: capacity.variantName) is required with scaling:"
-            " Application Auto Scaling scales one production variant (resource"
-            f" endpoint/{route.endpoint_name}/variant/<variantName>), or set inference_component_name"
-            " (capacity.inferenceComponentName) to scale an inference component's copies"
-        )
-    if policy.scales_from_zero and capacity.inference_component_name is None:
-        raise RouteConfigError(
-            f"{where}: scaling.min_capacity (cdk.json: scaling.minCapacity) 0 needs an inference component"
-            " (inference_component_name): a production variant keeps at least one instance"
-        )
-
-
 @dataclass(frozen=True)
 class RouteScaling:
     target: appscaling.CfnScalableTarget

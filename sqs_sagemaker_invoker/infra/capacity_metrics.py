@@ -9,11 +9,15 @@ are sqs_sagemaker_invoker.scaling's.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from invoker.contract import Dimension, Metric
 
+from sqs_sagemaker_invoker.infra.config import RouteConfigError
 from sqs_sagemaker_invoker.scaling import METRIC_ID_CAPACITY, METRIC_ID_IN_FLIGHT, METRIC_ID_VISIBLE
+
+if TYPE_CHECKING:
+    from sqs_sagemaker_invoker.infra.config import RouteConfig
 
 SQS_NAMESPACE: Final = "AWS/SQS"
 # Queue depth is sampled once a minute; Maximum as the queue alarms and the dashboard's queue graph read it.
@@ -83,3 +87,19 @@ def scalable_target(
     if variant_name is None:
         raise ValueError("a variant's scalable target needs the variant's name")
     return f"endpoint/{endpoint_name}/variant/{variant_name}", "sagemaker:variant:DesiredInstanceCount"
+
+
+def check_deployable_scaling(route: RouteConfig, path: str) -> None:
+    """What the scalable target needs beyond the policy's own checks (config_loader ran those): a variant to
+    scale. Checked where the stack is built (the local autoscaler scales the emulator's endpoint as a
+    whole, so cdk.json parsing leaves it to the stack)."""
+    policy = route.scaling
+    if policy is None:
+        return
+    capacity = route.capacity
+    if capacity.inference_component_name is None and capacity.variant_name is None:
+        raise RouteConfigError(
+            f"{path}.capacity.variantName: required with scaling: Application Auto Scaling scales one"
+            f" production variant (resource endpoint/{route.endpoint_name}/variant/<variantName>); or set"
+            " capacity.inferenceComponentName to scale an inference component's copies"
+        )

@@ -16,6 +16,7 @@ from typing import Any
 
 from invoker.contract import CapacityMode
 
+from sqs_sagemaker_invoker.infra.capacity_metrics import check_deployable_scaling
 from sqs_sagemaker_invoker.infra.config import RouteConfig, RouteConfigError
 from sqs_sagemaker_invoker.infra.config_loader import parse_route
 
@@ -116,9 +117,11 @@ def route_config_from_props(path: str, props: Mapping[str, Any]) -> RouteConfig:
     if unknown:
         raise RouteConfigError(f"{path}: unknown props {', '.join(sorted(unknown))}")
     try:
-        return parse_route(raw, path)
+        route = parse_route(raw, path)
+        check_deployable_scaling(route, path)
     except RouteConfigError as exc:
         raise RouteConfigError(_in_prop_spelling(str(exc), path)) from exc
+    return route
 
 
 def _capacity_json(path: str, props: Mapping[str, Any]) -> dict[str, Any]:

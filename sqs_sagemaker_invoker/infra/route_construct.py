@@ -135,7 +135,6 @@ class SageMakerInvokerRoute(Construct):
         # Checked before the construct joins the tree: an invalid route leaves no half-built node behind.
         route = route_config_from_props(where, settings)
         check_metric_names(metrics_namespace, service_name, path=where)
-        capacity.check_deployable_scaling(route, where)
         if capacity_table is not None and not route.capacity.shared:
             raise RouteConfigError(
                 f"{where}: capacity_table is only used with capacity_mode shared, not {route.capacity.mode.value}"
