@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import io
 import json
@@ -32,6 +33,7 @@ from sqs_sagemaker_invoker.infra.config import (
     RESULTS_PREFIX,
     AppConfig,
     RouteConfig,
+    capacity_key,
     function_environment,
     payload_s3_prefix,
     queue_name,
@@ -79,6 +81,79 @@ class Rehearsal:
         self.check.equal(f"{expected_name} SqsManagedSseEnabled", attrs.get("SqsManagedSseEnabled"), "true")
         return url, attrs
 
+    @functools.cached_property
+    def capacity_table(self) -> str | None:
+        """The stack's capacity table (its shared routes' budgets), after checking its settings."""
+        found = [
+            pid
+            for lid, (t, pid) in self.created.items()
+            if t == "AWS::DynamoDB::Table" and re.fullmatch(r"CapacityTable[0-9A-F]{8}", lid)
+        ]
+        self.check.equal("capacity tables", len(found), 1)
+        if not found:
+            return None
+        table = self.aws.dynamodb.describe_table(TableName=found[0])["Table"]
+        self.check.equal(
+            "capacity table key", table["KeySchema"], [{"AttributeName": "pk", "KeyType": "HASH"}]
+        )
+        self.check.equal(
+            "capacity table billing",
+            table.get("BillingModeSummary", {}).get("BillingMode"),
+            "PAY_PER_REQUEST",
+        )
+        ttl = self.aws.dynamodb.describe_time_to_live(TableName=found[0])["TimeToLiveDescription"]
+        if ttl.get("TimeToLiveStatus") == "DISABLED" and "AttributeName" not in ttl:
+            # moto 5.2's CloudFormation creates the table without applying TimeToLiveSpecification (its
+            # UpdateTimeToLive API works); the template's TTL is asserted in tests/infra/test_capacity.py.
+            log(
+                "capacity table TTL: not checked, moto's CloudFormation does not apply TimeToLiveSpecification"
+            )
+        else:
+            self.check.equal("capacity table TTL attribute", ttl.get("AttributeName"), "expiresAt")
+        return str(found[0])
+
+    def scaling(self, route: RouteConfig) -> None:
+        """The scalable target and policies Application Auto Scaling holds for a scaled route."""
+        policy = route.scaling
+        if policy is None:
+            return
+        missing = sorted(
+            {
+                r["Type"]
+                for lid, r in self.template["Resources"].items()
+                if r["Type"].startswith("AWS::ApplicationAutoScaling::")
+                and lid.startswith(route.output_prefix)
+                and lid not in self.created
+            }
+        )
+        if missing:
+            log(
+                f"{route.name}: scaling not checked, moto's CloudFormation did not create {', '.join(missing)}"
+            )
+            return
+        component = route.capacity.inference_component_name
+        resource_id = (
+            f"inference-component/{component}"
+            if component
+            else f"endpoint/{route.endpoint_name}/variant/{route.capacity.variant_name}"
+        )
+        targets = self.aws.autoscaling.describe_scalable_targets(
+            ServiceNamespace="sagemaker", ResourceIds=[resource_id]
+        )["ScalableTargets"]
+        self.check.equal(
+            f"{route.name}: scalable target min/max",
+            [(t["MinCapacity"], t["MaxCapacity"]) for t in targets],
+            [(policy.min_capacity, policy.max_capacity)],
+        )
+        policies = self.aws.autoscaling.describe_scaling_policies(
+            ServiceNamespace="sagemaker", ResourceId=resource_id
+        )["ScalingPolicies"]
+        self.check.equal(
+            f"{route.name}: scaling policies",
+            sorted(p["PolicyType"] for p in policies),
+            sorted(["TargetTrackingScaling"] + (["StepScaling"] if policy.scales_from_zero else [])),
+        )
+
     def route(self, route: RouteConfig, config: AppConfig, locked: dict[str, str]) -> None:
         log(f"checking route {route.name} ({'FIFO' if route.fifo else 'standard'})")
         request = self.queue(route, "RequestQueue", "requests")
@@ -122,6 +197,8 @@ class Rehearsal:
             payload_s3_prefix=payload_s3_prefix(bucket) if bucket and route.large_payloads else None,
             namespace=config.metrics_namespace,
             service=config.service_name,
+            capacity_table=self.capacity_table if route.capacity.shared else None,
+            capacity_key=capacity_key(STACK_NAME, route.name) if route.capacity.shared else None,
         )
         self.check.equal(
             f"{route.name}: function environment",
@@ -134,6 +211,7 @@ class Rehearsal:
             request[1]["QueueArn"], dlq[1]["QueueArn"], results[1]["QueueArn"] if results else None
         )
         self.iam(route, conf["Role"].rsplit("/", 1)[-1], queues, bucket, dead_letter_bucket)
+        self.scaling(route)
 
     def mapping(self, route: RouteConfig, function_name: str, request_arn: str) -> None:
         check = self.check
@@ -177,11 +255,37 @@ class Rehearsal:
         attached = self.aws.iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"]
         check.equal(f"{route.name}: managed policies on the role", attached, [])
         endpoint_arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{route.endpoint_name.lower()}"
+        expected_sagemaker = {("sagemaker:InvokeEndpoint", endpoint_arn)}
+        component = route.capacity.inference_component_name
+        if route.capacity.shared and component:
+            component_arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:inference-component/{component.lower()}"
+            expected_sagemaker.add(("sagemaker:DescribeInferenceComponent", component_arn))
+        elif route.capacity.shared:
+            expected_sagemaker.add(("sagemaker:DescribeEndpoint", endpoint_arn))
         check.equal(
-            f"{route.name}: SageMaker permissions",
-            grants(statements, "sagemaker:"),
-            {("sagemaker:InvokeEndpoint", endpoint_arn)},
+            f"{route.name}: SageMaker permissions", grants(statements, "sagemaker:"), expected_sagemaker
         )
+        table = self.capacity_table if route.capacity.shared else None
+        table_arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table}"
+        check.equal(
+            f"{route.name}: DynamoDB permissions",
+            grants(statements, "dynamodb:"),
+            {(a, table_arn) for a in ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem")}
+            if table
+            else set(),
+        )
+        if table:
+            check.equal(
+                f"{route.name}: DynamoDB only on its own item",
+                [s.get("Condition") for s in statements if table_arn in as_list(s["Resource"])],
+                [
+                    {
+                        "ForAllValues:StringEquals": {
+                            "dynamodb:LeadingKeys": [capacity_key(STACK_NAME, route.name)]
+                        }
+                    }
+                ],
+            )
         sqs_resources = {resource for _, resource in grants(statements, "sqs:")}
         check.true(
             f"{route.name}: SQS actions only on its own queues", sqs_resources <= queues.arns(), sqs_resources

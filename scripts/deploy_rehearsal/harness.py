@@ -40,6 +40,16 @@ FIFO_ROUTE: dict[str, Any] = {
     "visibilityTimeoutMultiplier": 7,
     "results": {"queue": True, "bucket": False},
     "tracing": True,
+    # Each instance limits itself: no grant on the capacity table, no capacity environment.
+    "capacity": {"mode": "perInstance"},
+}
+# An inference component that scales from zero: the scalable target, both policies and the alarm.
+SCALED_ROUTE: dict[str, Any] = {
+    "name": "scaled",
+    "endpointName": "demo-components",
+    "maxReceiveCount": 12,  # its waits (1411 s) outlast detection + provisioning (720 s)
+    "capacity": {"inferenceComponentName": "Demo-IC"},
+    "scaling": {"minCapacity": 0, "maxCapacity": 3, "targetBacklogPerInstance": 20},
 }
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 
@@ -76,7 +86,7 @@ def rehearsal_config() -> tuple[dict[str, Any], AppConfig]:
     load_app_config_file(REPO / "cdk.json")  # the committed configuration must be valid as it is
     raw = json.loads((REPO / "cdk.json").read_text(encoding="utf-8"))["context"]["invoker"]
     # No stack tags: moto's CloudFormation cannot create a tagged KMS key (it expects TagKey/TagValue).
-    raw = {**raw, "stackName": STACK_NAME, "tags": {}, "routes": [*raw["routes"], FIFO_ROUTE]}
+    raw = {**raw, "stackName": STACK_NAME, "tags": {}, "routes": [*raw["routes"], FIFO_ROUTE, SCALED_ROUTE]}
     return raw, load_app_config({"invoker": raw})
 
 
@@ -167,6 +177,8 @@ class Aws:
         self.lam = boto3.client("lambda", **kwargs)
         self.iam = boto3.client("iam", **kwargs)
         self.s3 = boto3.client("s3", **kwargs)
+        self.dynamodb = boto3.client("dynamodb", **kwargs)
+        self.autoscaling = boto3.client("application-autoscaling", **kwargs)
 
 
 def stack_resources(aws: Aws) -> dict[str, tuple[str, str]]:

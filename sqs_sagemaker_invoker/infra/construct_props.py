@@ -8,15 +8,17 @@ builds its routes through the same construct. Pure Python (no CDK import).
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
+from invoker.contract import CapacityMode
+
+from sqs_sagemaker_invoker.infra.capacity_metrics import check_deployable_scaling
 from sqs_sagemaker_invoker.infra.config import RouteConfig, RouteConfigError
 from sqs_sagemaker_invoker.infra.config_loader import parse_route
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
-
 
 # Keyword prop -> cdk.json key, for the flat props (results_* and provisioned_pollers are nested in JSON).
 PROP_KEYS: dict[str, str] = {
@@ -44,11 +46,45 @@ PROP_KEYS: dict[str, str] = {
     "tracing": "tracing",
     "runtime": "runtime",
 }
-_NESTED_PROP_KEYS = {
+NESTED_PROP_KEYS = {
     "results_queue": "results.queue",
     "results_bucket": "results.bucket",
     "results_expire_days": "results.expireDays",
     "provisioned_pollers": "provisionedPollers",
+    "capacity_mode": "capacity.mode",
+    "concurrency_per_instance": "capacity.concurrencyPerInstance",
+    "capacity_variant_name": "capacity.variantName",
+    "inference_component_name": "capacity.inferenceComponentName",
+    "capacity_refresh_seconds": "capacity.refreshSeconds",
+    "scaling": "scaling",
+}
+# capacity_mode takes the contract's values (CAPACITY_MODE); cdk.json spells per_instance "perInstance".
+_CAPACITY_MODE_JSON = {CapacityMode.SHARED.value: "shared", CapacityMode.PER_INSTANCE.value: "perInstance"}
+
+
+@dataclass(frozen=True)
+class ScalingProps:
+    """The `scaling=` prop (cdk.json `scaling`): the endpoint's variant or inference component follows the
+    route's backlog. A mapping with these keys works too. None takes cdk.json's default."""
+
+    target_backlog_per_instance: float
+    min_capacity: int | None = None
+    max_capacity: int | None = None
+    scale_out_cooldown_seconds: int | None = None
+    scale_in_cooldown_seconds: int | None = None
+    scale_from_zero_step: int | None = None
+    provisioning_seconds: int | None = None
+
+
+# ScalingProps field -> cdk.json key under `scaling`.
+SCALING_PROP_KEYS: dict[str, str] = {
+    "target_backlog_per_instance": "targetBacklogPerInstance",
+    "min_capacity": "minCapacity",
+    "max_capacity": "maxCapacity",
+    "scale_out_cooldown_seconds": "scaleOutCooldownSeconds",
+    "scale_in_cooldown_seconds": "scaleInCooldownSeconds",
+    "scale_from_zero_step": "scaleFromZeroStep",
+    "provisioning_seconds": "provisioningSeconds",
 }
 
 
@@ -71,13 +107,51 @@ def route_config_from_props(path: str, props: Mapping[str, Any]) -> RouteConfig:
         if not isinstance(pollers, tuple) or len(pollers) != 2:
             raise RouteConfigError(f"{path}: provisioned_pollers must be a (min, max) tuple, got {pollers!r}")
         raw["provisionedPollers"] = {"min": pollers[0], "max": pollers[1]}
-    unknown = set(props) - set(PROP_KEYS) - set(_NESTED_PROP_KEYS)
+    capacity = _capacity_json(path, props)
+    if capacity:
+        raw["capacity"] = capacity
+    scaling = props.get("scaling")
+    if scaling is not None:
+        raw["scaling"] = _scaling_json(path, scaling)
+    unknown = set(props) - set(PROP_KEYS) - set(NESTED_PROP_KEYS)
     if unknown:
         raise RouteConfigError(f"{path}: unknown props {', '.join(sorted(unknown))}")
     try:
-        return parse_route(raw, path)
+        route = parse_route(raw, path)
+        check_deployable_scaling(route, path)
     except RouteConfigError as exc:
         raise RouteConfigError(_in_prop_spelling(str(exc), path)) from exc
+    return route
+
+
+def _capacity_json(path: str, props: Mapping[str, Any]) -> dict[str, Any]:
+    capacity: dict[str, Any] = {}
+    mode = props.get("capacity_mode")
+    if mode is not None:
+        if str(mode) not in _CAPACITY_MODE_JSON:
+            raise RouteConfigError(
+                f"{path}: capacity_mode: must be one of {', '.join(_CAPACITY_MODE_JSON)}, got {mode!r}"
+            )
+        capacity["mode"] = _CAPACITY_MODE_JSON[str(mode)]
+    for prop in ("concurrency_per_instance", "capacity_variant_name", "inference_component_name",
+                 "capacity_refresh_seconds"):  # fmt: skip
+        if props.get(prop) is not None:
+            capacity[NESTED_PROP_KEYS[prop].removeprefix("capacity.")] = props[prop]
+    return capacity
+
+
+def _scaling_json(path: str, scaling: Any) -> dict[str, Any]:
+    """ScalingProps, or a mapping of its field names, in cdk.json's shape (None values left out)."""
+    if isinstance(scaling, ScalingProps):
+        fields: Mapping[str, Any] = dataclasses.asdict(scaling)
+    elif isinstance(scaling, Mapping):
+        fields = scaling
+    else:
+        raise RouteConfigError(f"{path}: scaling must be a ScalingProps or a mapping, got {scaling!r}")
+    unknown = set(fields) - set(SCALING_PROP_KEYS)
+    if unknown:
+        raise RouteConfigError(f"{path}: scaling: unknown keys {', '.join(sorted(map(str, unknown)))}")
+    return {SCALING_PROP_KEYS[key]: value for key, value in fields.items() if value is not None}
 
 
 def route_props(route: RouteConfig) -> dict[str, Any]:
@@ -109,19 +183,41 @@ def route_props(route: RouteConfig) -> dict[str, Any]:
         "log_payloads": route.log_payloads,
         "tracing": route.tracing,
         "runtime": route.runtime,
+        "capacity_mode": route.capacity.mode.value,
+        "concurrency_per_instance": route.capacity.concurrency_per_instance,
+        "capacity_variant_name": route.capacity.variant_name,
+        "inference_component_name": route.capacity.inference_component_name,
+        "capacity_refresh_seconds": route.capacity.refresh_seconds,
     }
+    if route.scaling is not None:
+        policy = route.scaling
+        props["scaling"] = ScalingProps(
+            target_backlog_per_instance=policy.target_backlog_per_instance,
+            min_capacity=policy.min_capacity,
+            max_capacity=policy.max_capacity,
+            scale_out_cooldown_seconds=policy.scale_out_cooldown_seconds,
+            scale_in_cooldown_seconds=policy.scale_in_cooldown_seconds,
+            scale_from_zero_step=policy.scale_from_zero_step,
+            provisioning_seconds=policy.provisioning_seconds,
+        )
     if route.provisioned_pollers is not None:
         props["provisioned_pollers"] = (route.provisioned_pollers.minimum, route.provisioned_pollers.maximum)
     return props
 
 
-_JSON_TO_PROP = {**{v: k for k, v in PROP_KEYS.items()}, **{v: k for k, v in _NESTED_PROP_KEYS.items()}}
+_JSON_TO_PROP = {
+    **{v: k for k, v in PROP_KEYS.items()},
+    **{v: k for k, v in NESTED_PROP_KEYS.items()},
+    **{f"scaling.{v}": f"scaling.{k}" for k, v in SCALING_PROP_KEYS.items()},
+}
 _POLLER_BOUND = {
     "provisionedPollers.min": "provisioned_pollers[0]",
     "provisionedPollers.max": "provisioned_pollers[1]",
 }
 # The keys a message names: nested ones, and camelCase words (plain words such as "name" are prose too).
-_JSON_KEY = re.compile(r"\b(?:results\.\w+|provisionedPollers\.\w+|[a-z]+[A-Z]\w*)\b")
+_JSON_KEY = re.compile(
+    r"\b(?:results\.\w+|provisionedPollers\.\w+|capacity\.\w+|scaling\.\w+|[a-z]+[A-Z]\w*)\b"
+)
 
 
 def _in_prop_spelling(message: str, path: str) -> str:

@@ -8,7 +8,9 @@ The function's metrics (EMF, namespace POWERTOOLS_METRICS_NAMESPACE): Invocation
 DeadLettered, InvocationLatency (ms), InvocationReattempts, BatchSize, ConcurrencyLimit with dimensions
 {endpoint, service}; Retried and DeadLettered also with {endpoint, reason, service}. Powertools adds the
 `service` dimension (POWERTOOLS_SERVICE_NAME) to every metric, so the graphs name it too: CloudWatch
-identifies a metric by its exact dimension set.
+identifies a metric by its exact dimension set. Shared-capacity routes also report EndpointCapacity,
+RouteCeiling, RouteLimit and LeasedSlots (same dimensions), shown in a row of their own with the backlog
+per instance that the scaling policy tracks (the same metric math, capacity_metrics.backlog_metrics).
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from invoker.contract import Dimension, Metric
+
+from sqs_sagemaker_invoker.infra.capacity_metrics import backlog_metrics
+from sqs_sagemaker_invoker.scaling import BACKLOG_PER_INSTANCE_EXPRESSION
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -31,6 +36,7 @@ HEIGHT: Final = 6
 HEADER_HEIGHT: Final = 2
 RED: Final = "#d62728"
 ORANGE: Final = "#ff7f0e"
+GREY: Final = "#7f7f7f"
 ENDPOINT_DIMENSION: Final = Dimension.ENDPOINT
 REASON_DIMENSION: Final = Dimension.REASON
 SERVICE_DIMENSION: Final = Dimension.SERVICE
@@ -95,13 +101,24 @@ def _by_reason(namespace: str, service: str, endpoint: str, name: str) -> list[A
 
 
 def _graph(
-    title: str, region: str, metrics: list[list[Any]], annotation: tuple[float, str] | None = None
+    title: str,
+    region: str,
+    metrics: list[list[Any]],
+    annotation: tuple[float, str] | None = None,
+    *,
+    bounds: Sequence[tuple[float, str]] = (),
 ) -> Widget:
+    """A time series; `annotation` is an alarm threshold (red), `bounds` are limits such as a scaling
+    target's min and max (grey)."""
     properties: dict[str, Any] = {"view": "timeSeries", "title": title, "region": region, "metrics": metrics}
-    if annotation is not None:
-        value, label = annotation
+    lines = [(value, label, RED) for value, label in ([annotation] if annotation is not None else [])]
+    lines += [(value, label, GREY) for value, label in bounds]
+    if lines:
         properties["annotations"] = {
-            "horizontal": [{"value": value, "color": RED, "label": label, "yAxis": "left"}]
+            "horizontal": [
+                {"value": value, "color": color, "label": label, "yAxis": "left"}
+                for value, label, color in lines
+            ]
         }
     properties["yAxis"] = {}
     return {"type": "metric", "width": WIDTH, "height": HEIGHT, "properties": properties}
@@ -193,7 +210,69 @@ def route_rows(names: DashboardRoute, *, namespace: str, service: str, region: s
             _lambda_metric(fn, "Throttles", "Sum", "throttles", color=ORANGE, right=True),
         ],
     )
-    return [[header], [queues, age, outcomes], [latency, retried, dead], [duration, concurrency, errors]]
+    rows = [[header], [queues, age, outcomes], [latency, retried, dead], [duration, concurrency, errors]]
+    if cfg.capacity.shared:
+        rows.append(_capacity_row(names, namespace=namespace, service=service, region=region))
+    return rows
+
+
+def _capacity_row(names: DashboardRoute, *, namespace: str, service: str, region: str) -> list[Widget]:
+    """Shared capacity: what serves, the route's budget, and the backlog per instance scaling tracks."""
+    cfg = names.route
+    endpoint = cfg.endpoint_name
+    unit = cfg.capacity.unit
+    policy = cfg.scaling
+
+    def metric(name: str, stat: str, label: str, *, right: bool = False) -> list[Any]:
+        return _invoker_metric(namespace, service, endpoint, name, stat=stat, label=label, right=right)
+
+    served = _graph(
+        f"{cfg.name}: endpoint capacity ({unit})",
+        region,
+        [metric(Metric.ENDPOINT_CAPACITY, "Maximum", f"{unit} serving (as the function read them)")],
+        bounds=(
+            [(policy.min_capacity, "scaling min"), (policy.max_capacity, "scaling max")] if policy else []
+        ),
+    )
+    budget = _graph(
+        f"{cfg.name}: route budget (calls in flight)",
+        region,
+        [
+            metric(
+                Metric.ROUTE_CEILING, "Maximum", f"ceiling ({unit} x {cfg.capacity.concurrency_per_instance})"
+            ),
+            metric(Metric.ROUTE_LIMIT, "Minimum", "limit (lowered on throttles)"),
+            metric(Metric.LEASED_SLOTS, "Maximum", "slots leased by one batch", right=True),
+        ],
+    )
+    queries = backlog_metrics(
+        request_queue_name=names.request_queue_name,
+        endpoint_name=endpoint,
+        namespace=namespace,
+        service=service,
+    )
+    backlog_lines: list[list[Any]] = [
+        [
+            {
+                "expression": BACKLOG_PER_INSTANCE_EXPRESSION,
+                "label": f"backlog per {unit[:-1]}",
+                "id": "backlog",
+            }
+        ]
+    ]
+    for query in queries:
+        identity: list[Any] = [query.namespace, query.metric_name]
+        for name, value in query.dimensions:
+            identity += [name, value]
+        identity.append({"id": query.id, "stat": query.statistic, "period": PERIOD_SECONDS, "visible": False})
+        backlog_lines.append(identity)
+    backlog = _graph(
+        f"{cfg.name}: backlog per {unit[:-1]} (messages)",
+        region,
+        backlog_lines,
+        bounds=[(policy.target_backlog_per_instance, "scaling target")] if policy else [],
+    )
+    return [served, budget, backlog]
 
 
 def dashboard_body(

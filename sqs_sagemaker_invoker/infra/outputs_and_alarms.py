@@ -50,11 +50,13 @@ class StackOutput(StrEnum):
 
     DASHBOARD_NAME = "DashboardName"
     ALARM_TOPIC_ARN = "AlarmTopicArn"
+    CAPACITY_TABLE_NAME = "CapacityTableName"  # only with a shared-capacity route
 
 
 STACK_OUTPUT_DESCRIPTIONS: Final[dict[StackOutput, str]] = {
     StackOutput.DASHBOARD_NAME: "CloudWatch dashboard",
     StackOutput.ALARM_TOPIC_ARN: "SNS topic of the alarms",
+    StackOutput.CAPACITY_TABLE_NAME: "DynamoDB table of the shared-capacity routes' budgets",
 }
 
 

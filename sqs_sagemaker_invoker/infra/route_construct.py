@@ -18,18 +18,24 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 from invoker.contract import DEFAULT_METRICS_NAMESPACE, DEFAULT_SERVICE_NAME
 
-from sqs_sagemaker_invoker.infra import nag, suppressions
+from sqs_sagemaker_invoker.infra import capacity, nag, suppressions
 from sqs_sagemaker_invoker.infra.bundling import HANDLER, function_code
 from sqs_sagemaker_invoker.infra.config import (
     DEAD_LETTERS_PREFIX,
     REQUESTS_PREFIX,
     RESULTS_PREFIX,
     RouteConfigError,
+    capacity_key,
     function_environment,
     payload_s3_prefix,
 )
 from sqs_sagemaker_invoker.infra.config_loader import check_metric_names
-from sqs_sagemaker_invoker.infra.construct_props import PROP_KEYS, route_config_from_props
+from sqs_sagemaker_invoker.infra.construct_props import (
+    NESTED_PROP_KEYS,
+    PROP_KEYS,
+    ScalingProps,
+    route_config_from_props,
+)
 from sqs_sagemaker_invoker.infra.function_settings import RETENTION_DAYS, RUNTIMES
 from sqs_sagemaker_invoker.infra.outputs_and_alarms import (
     RouteOutput,
@@ -41,17 +47,16 @@ from sqs_sagemaker_invoker.infra.outputs_and_alarms import (
 from sqs_sagemaker_invoker.infra.route_storage import add_buckets, add_queues
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from aws_cdk import aws_dynamodb as dynamodb
     from aws_cdk import aws_sns as sns
+    from invoker.contract import CapacityMode
 
     from sqs_sagemaker_invoker.infra.config import RouteConfig
 
 # The keyword props that are route settings (the rest wire the route into its host stack).
-_ROUTE_SETTINGS = frozenset(PROP_KEYS) | {
-    "results_queue",
-    "results_bucket",
-    "results_expire_days",
-    "provisioned_pollers",
-}
+_ROUTE_SETTINGS = frozenset(PROP_KEYS) | frozenset(NESTED_PROP_KEYS)
 
 _COMPARISONS = {
     "GreaterThanThreshold": cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -107,14 +112,22 @@ class SageMakerInvokerRoute(Construct):
         log_payloads: bool = False,
         tracing: bool = False,
         runtime: str = "python3.12",
+        capacity_mode: CapacityMode | Literal["shared", "per_instance"] = "shared",
+        concurrency_per_instance: int = 4,
+        capacity_variant_name: str | None = None,
+        inference_component_name: str | None = None,
+        capacity_refresh_seconds: int = 10,
+        scaling: ScalingProps | Mapping[str, Any] | None = None,
+        capacity_table: dynamodb.ITable | None = None,
         alarm_topic: sns.ITopic | None = None,
         metrics_namespace: str = DEFAULT_METRICS_NAMESPACE,
         service_name: str = DEFAULT_SERVICE_NAME,
     ) -> None:
         """`route_name` defaults to the construct id in kebab case ("BulkScoring" -> "bulk-scoring");
         `max_concurrency` (the event source mapping's cap on concurrent function instances) to 2, or no
-        cap with `provisioned_pollers=(min, max)`; `alarm_topic` receives the alarms' state changes.
-        See docs/construct.md for every prop."""
+        cap with `provisioned_pollers=(min, max)`; `alarm_topic` receives the alarms' state changes. A
+        shared-capacity route (the default) keeps its budget in `capacity_table`, by default the host
+        stack's own capacity table (created once per stack). See docs/construct.md for every prop."""
         # The route settings among the parameters, read before anything else is bound.
         settings: dict[str, Any] = {key: value for key, value in locals().items() if key in _ROUTE_SETTINGS}
         settings["route_name"] = route_name or kebab_case(construct_id)
@@ -122,6 +135,10 @@ class SageMakerInvokerRoute(Construct):
         # Checked before the construct joins the tree: an invalid route leaves no half-built node behind.
         route = route_config_from_props(where, settings)
         check_metric_names(metrics_namespace, service_name, path=where)
+        if capacity_table is not None and not route.capacity.shared:
+            raise RouteConfigError(
+                f"{where}: capacity_table is only used with capacity_mode shared, not {route.capacity.mode.value}"
+            )
         stack = cdk.Stack.of(scope)
         if stack.node.try_find_child(route_output_key(route.name, RouteOutput.REQUEST_QUEUE_URL)) is not None:
             raise RouteConfigError(
@@ -139,9 +156,25 @@ class SageMakerInvokerRoute(Construct):
         self.results_queue = queues.results
         buckets = add_buckets(self, route)
         self.bucket, self.dead_letter_bucket = buckets.results, buckets.dead_letter
+        # One item per route in a table the whole stack shares, unless the caller brings a table.
+        self.capacity_table: dynamodb.ITable | None = None
+        self.capacity_key: str | None = None
+        if route.capacity.shared:
+            self.capacity_table = capacity_table or capacity.stack_capacity_table(self)
+            self.capacity_key = capacity_key(stack.stack_name, route.name)
         self._add_function(route, metrics_namespace=metrics_namespace, service_name=service_name)
         self._add_event_source(route)
         self._add_alarms(route, stack.stack_name, alarm_topic)
+        self.scaling: capacity.RouteScaling | None = None
+        if route.scaling is not None:
+            self.scaling = capacity.add_scaling(
+                self,
+                route,
+                stack_name=stack.stack_name,
+                request_queue_name=self.request_queue.queue_name,
+                namespace=metrics_namespace,
+                service=service_name,
+            )
         self._add_outputs(route, stack)
 
     @staticmethod
@@ -247,6 +280,15 @@ class SageMakerInvokerRoute(Construct):
                     finding=f"Resource::{bucket_arn}/{REQUESTS_PREFIX}*",
                 )
 
+        if self.capacity_table is not None and self.capacity_key is not None:
+            capacity.grant_capacity(
+                self.role,
+                self.capacity_table,
+                key=self.capacity_key,
+                route=route,
+                endpoint_arn=self.endpoint_arn,
+            )
+
         self.payload_s3_prefix: str | None = (
             payload_s3_prefix(self.bucket.bucket_name)
             if self.bucket is not None and route.large_payloads
@@ -261,6 +303,8 @@ class SageMakerInvokerRoute(Construct):
             payload_s3_prefix=self.payload_s3_prefix,
             namespace=metrics_namespace,
             service=service_name,
+            capacity_table=self.capacity_table.table_name if self.capacity_table is not None else None,
+            capacity_key=self.capacity_key,
         )
         self.function = lambda_.Function(
             self,

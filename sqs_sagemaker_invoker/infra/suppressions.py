@@ -61,6 +61,26 @@ BUCKET_NO_VERSIONING = Decision(
     ),
 )
 
+# The capacity table (one small item per shared route: the budget its function instances lease from).
+CAPACITY_TABLE_OWNED_KEY = Decision(
+    checkov=("CKV_AWS_119",),
+    reason=(
+        "Encrypted at rest with DynamoDB's service-owned key, the same decision as the queues (SSE-SQS) and "
+        "buckets (SSE-S3): the items hold slot counts, lease times and the endpoint's instance count, no "
+        "payload. A customer-managed key would cost a key fee plus a KMS request per lease."
+    ),
+)
+CAPACITY_TABLE_NO_PITR = Decision(
+    checkov=("CKV_AWS_28",),
+    nag=("DDB3",),
+    reason=(
+        "No point-in-time recovery: the table holds only live coordination state (leases that expire "
+        "within a function timeout, a capacity reading refreshed every few seconds) that the function "
+        "writes again when an item is missing; a restored copy would hold stale leases, so there is "
+        "nothing worth restoring."
+    ),
+)
+
 # The function and its log group.
 LOG_GROUP_DEFAULT_ENCRYPTION = Decision(
     checkov=("CKV_AWS_158",),
@@ -124,6 +144,8 @@ ALL: tuple[Decision, ...] = (
     QUEUE_SQS_MANAGED_KEY,
     BUCKET_ACCESS_LOGS,
     BUCKET_NO_VERSIONING,
+    CAPACITY_TABLE_OWNED_KEY,
+    CAPACITY_TABLE_NO_PITR,
     LOG_GROUP_DEFAULT_ENCRYPTION,
     FUNCTION_ENVIRONMENT_DEFAULT_KEY,
     FUNCTION_NO_ASYNC_DLQ,

@@ -92,6 +92,8 @@ FIFO_CONFIG: dict[str, Any] = {
             "logLevel": "DEBUG",
             "tracing": True,
             "runtime": "python3.13",
+            # Each function instance limits itself: no capacity table in this stack.
+            "capacity": {"mode": "perInstance"},
         }
     ],
 }
@@ -109,6 +111,45 @@ TWO_ROUTE_CONFIG: dict[str, Any] = {
         },
     ]
 }
+
+
+# Three routes: a variant that scales, an inference component that scales from zero, one per instance.
+SCALED_CONFIG: dict[str, Any] = {
+    "stackName": "ScaledInvoker",
+    "routes": [
+        {
+            "name": "variant",
+            "endpointName": "Variant-Model",
+            "capacity": {"variantName": "AllTraffic", "concurrencyPerInstance": 8},
+            "scaling": {
+                "minCapacity": 1,
+                "maxCapacity": 6,
+                "targetBacklogPerInstance": 40,
+                "scaleOutCooldownSeconds": 120,
+                "scaleInCooldownSeconds": 600,
+            },
+        },
+        {
+            "name": "components",
+            "endpointName": "shared-endpoint",
+            # 12 deliveries: 1+2+...+256 + 450 + 450 = 1411 s of waits >= 120 s + 600 s to scale out from zero
+            "maxReceiveCount": 12,
+            "capacity": {"inferenceComponentName": "IC-Small"},
+            "scaling": {
+                "minCapacity": 0,
+                "maxCapacity": 4,
+                "targetBacklogPerInstance": 25.5,
+                "scaleFromZeroStep": 2,
+            },
+        },
+        {"name": "alone", "endpointName": "alone-model", "capacity": {"mode": "perInstance"}},
+    ],
+}
+
+
+@pytest.fixture(scope="session")
+def scaled(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    return synth(SCALED_CONFIG, tmp_path_factory.mktemp("scaled"))
 
 
 @pytest.fixture(scope="session")

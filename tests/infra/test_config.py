@@ -44,6 +44,13 @@ CONTRACT_VARIABLES = {
     "POWERTOOLS_SERVICE_NAME",
     "POWERTOOLS_METRICS_NAMESPACE",
     "POWERTOOLS_LOG_LEVEL",
+    "CAPACITY_MODE",
+    "CAPACITY_TABLE",
+    "CAPACITY_KEY",
+    "CONCURRENCY_PER_INSTANCE",
+    "CAPACITY_VARIANT",
+    "CAPACITY_INFERENCE_COMPONENT",
+    "CAPACITY_REFRESH_SECONDS",
 }
 
 
@@ -286,6 +293,8 @@ def env_for(r: RouteConfig, **kw: Any) -> dict[str, str]:
         "payload_s3_prefix": payload_s3_prefix("bucket") if r.large_payloads else None,
         "namespace": "Ns",
         "service": "svc",
+        "capacity_table": "capacity-table" if r.capacity.shared else None,
+        "capacity_key": "Stack/route" if r.capacity.shared else None,
     }
     args.update(kw)
     return function_environment(r, **args)
@@ -309,12 +318,13 @@ def test_environment_of_a_full_route_is_exactly_the_contract() -> None:
             logLevel="DEBUG",
             logPayloads=True,
             tracing=True,
+            capacity={"concurrencyPerInstance": 3, "variantName": "AllTraffic", "refreshSeconds": 20},
         )
     ).routes[0]
     # WHEN its environment is produced
     env = env_for(r)
-    # THEN every contract variable is set, and nothing else
-    assert set(env) == CONTRACT_VARIABLES
+    # THEN every contract variable is set but the inference component (exclusive with the variant)
+    assert set(env) == CONTRACT_VARIABLES - {"CAPACITY_INFERENCE_COMPONENT"}
     assert env == {
         "ENDPOINT_NAME": "my-endpoint",
         "DEAD_LETTER_QUEUE_URL": "https://sqs/dlq",
@@ -337,7 +347,41 @@ def test_environment_of_a_full_route_is_exactly_the_contract() -> None:
         "POWERTOOLS_SERVICE_NAME": "svc",
         "POWERTOOLS_METRICS_NAMESPACE": "Ns",
         "POWERTOOLS_LOG_LEVEL": "DEBUG",
+        "CAPACITY_MODE": "shared",
+        "CAPACITY_TABLE": "capacity-table",
+        "CAPACITY_KEY": "Stack/route",
+        "CONCURRENCY_PER_INSTANCE": "3",
+        "CAPACITY_VARIANT": "AllTraffic",
+        "CAPACITY_REFRESH_SECONDS": "20",
     }
+
+
+def test_environment_of_a_shared_inference_component_route() -> None:
+    # GIVEN a shared route that counts an inference component's copies, defaults otherwise
+    r = config(route(capacity={"inferenceComponentName": "ic-1"})).routes[0]
+    env = env_for(r)
+    # THEN the capacity variables name the component, the table, the key and the defaults
+    assert {k: v for k, v in env.items() if k.startswith(("CAPACITY", "CONCURRENCY"))} == {
+        "CAPACITY_MODE": "shared",
+        "CAPACITY_TABLE": "capacity-table",
+        "CAPACITY_KEY": "Stack/route",
+        "CONCURRENCY_PER_INSTANCE": "4",
+        "CAPACITY_INFERENCE_COMPONENT": "ic-1",
+        "CAPACITY_REFRESH_SECONDS": "10",
+    }
+
+
+def test_environment_of_a_per_instance_route_names_no_table() -> None:
+    # GIVEN a route whose instances limit themselves
+    r = config(route(capacity={"mode": "perInstance"})).routes[0]
+    env = env_for(r)
+    # THEN only the mode is set: no table, key or shared-budget settings
+    assert {k: v for k, v in env.items() if k.startswith(("CAPACITY", "CONCURRENCY"))} == {
+        "CAPACITY_MODE": "per_instance"
+    }
+    # AND a table given to it is refused (the function would share a budget nobody else reads)
+    with pytest.raises(ValueError, match="capacity_table and capacity_key"):
+        env_for(r, capacity_table="t", capacity_key="k")
 
 
 def test_environment_leaves_out_unused_destinations() -> None:
@@ -369,6 +413,8 @@ def test_environment_refuses_arguments_that_disagree_with_the_route() -> None:
         env_for(r, results_bucket="b")
     with pytest.raises(ValueError, match="payload_s3_prefix"):
         env_for(r, payload_s3_prefix="s3://b/requests/")
+    with pytest.raises(ValueError, match="capacity_table and capacity_key"):
+        env_for(r, capacity_table=None)
 
 
 def test_parsing_does_not_modify_the_context() -> None:

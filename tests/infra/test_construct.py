@@ -161,7 +161,15 @@ def test_cdk_json_routes_pass_through_the_props_unchanged(raw: dict[str, Any]) -
     for route in routes:
         assert route_config_from_props("P", route_props(route)) == route
     # AND route_props covers every setting of RouteConfig
-    covered = {"name", "endpoint_name", "results", "provisioned_pollers", "architecture"}
+    covered = {
+        "name",
+        "endpoint_name",
+        "results",
+        "provisioned_pollers",
+        "architecture",
+        "capacity",
+        "scaling",
+    }
     assert {f.name for f in dataclasses.fields(RouteConfig)} - covered <= set(route_props(routes[0]))
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from aws_cdk import assertions
 
-from sqs_sagemaker_invoker.infra.config import function_environment, queue_name
+from sqs_sagemaker_invoker.infra.config import capacity_key, function_environment, queue_name
 from sqs_sagemaker_invoker.infra.config_loader import load_app_config
 from tests.infra.conftest import FIFO_CONFIG, TWO_ROUTE_CONFIG
 
@@ -65,6 +65,7 @@ def expected_environment(synth: Synth, route: SageMakerInvokerRoute) -> dict[str
             if route.bucket and cfg.large_payloads
             else None
         ),
+        "@capacity-table": ref(synth, route.capacity_table) if route.capacity_table else None,
     }
     env = function_environment(
         cfg,
@@ -75,6 +76,8 @@ def expected_environment(synth: Synth, route: SageMakerInvokerRoute) -> dict[str
         payload_s3_prefix="@payload" if cfg.large_payloads else None,
         namespace=config.metrics_namespace,
         service=config.service_name,
+        capacity_table="@capacity-table" if cfg.capacity.shared else None,
+        capacity_key=capacity_key(synth.stack.stack_name, cfg.name) if cfg.capacity.shared else None,
     )
     return {k: placeholders.get(v, v) for k, v in env.items()}
 
@@ -249,7 +252,14 @@ def test_standard_iam_is_least_privilege(standard: Synth) -> None:
     }
     bucket = arn(standard, route.bucket)
     # THEN each resource gets exactly the actions the function needs
-    assert actions_on(stmts, endpoint_arn) == {"sagemaker:InvokeEndpoint"}
+    # (DescribeEndpoint: the shared capacity budget reads how many instances serve)
+    assert actions_on(stmts, endpoint_arn) == {"sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"}
+    # The route's own item of the capacity table only
+    table = arn(standard, route.capacity_table)
+    assert actions_on(stmts, table) == {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"}
+    assert [s["Condition"] for s in stmts if s["Resource"] == table] == [
+        {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["SqsSageMakerInvoker/demo"]}}
+    ]
     assert "sqs:ChangeMessageVisibility" in actions_on(stmts, arn(standard, route.request_queue))
     assert actions_on(stmts, arn(standard, route.request_queue)) == {
         "sqs:ChangeMessageVisibility",
@@ -276,6 +286,7 @@ def test_standard_iam_is_least_privilege(standard: Synth) -> None:
         {"Fn::Join": ["", [bucket, "/requests/*"]]},
         {"Fn::Join": ["", [bucket, "/dead-letters/*"]]},
         arn(standard, route.log_group),
+        table,
     ]
     for s in stmts:
         assert s["Effect"] == "Allow"
@@ -443,6 +454,7 @@ def test_standard_outputs(standard: Synth) -> None:
         "RouteDemoPayloadS3Prefix",
         "DashboardName",
         "AlarmTopicArn",
+        "CapacityTableName",
     }
     assert set(outputs) == expected
     assert outputs["RouteDemoEndpointName"]["Value"] == "demo-classifier"
@@ -454,6 +466,7 @@ def test_standard_outputs(standard: Synth) -> None:
     assert outputs["RouteDemoFunctionName"]["Value"] == ref(standard, route.function)
     assert outputs["DashboardName"]["Value"] == ref(standard, standard.stack.dashboard)
     assert outputs["AlarmTopicArn"]["Value"] == ref(standard, standard.stack.alarm_topic)
+    assert outputs["CapacityTableName"]["Value"] == ref(standard, route.capacity_table)
     for name, output in outputs.items():
         if name.startswith("Route"):
             assert output["Description"].startswith("route=demo;"), name
@@ -660,7 +673,7 @@ def test_two_route_outputs(two_routes: Synth) -> None:
         {f"RouteDemo{n}" for n in ROUTE_OUTPUTS}
         | {"RouteDemoResultsQueueUrl"}
         | {f"RouteBulkScoring{n}" for n in ROUTE_OUTPUTS}
-        | {"DashboardName", "AlarmTopicArn"}
+        | {"DashboardName", "AlarmTopicArn", "CapacityTableName"}
     )
     for name, output in outputs.items():
         if name.startswith("RouteBulkScoring"):

@@ -26,6 +26,32 @@ def route(**overrides: Any) -> dict[str, Any]:
 
 REJECTED = [
     pytest.param(
+        route(capacity={"mode": "perInstance"}, scaling={"targetBacklogPerInstance": 5}),
+        "routes[0].scaling: needs capacity.mode shared",
+        id="scaling-on-per-instance",
+    ),
+    pytest.param(
+        route(
+            capacity={"variantName": "AllTraffic"}, scaling={"minCapacity": 0, "targetBacklogPerInstance": 5}
+        ),
+        "routes[0].scaling.minCapacity: 0 instances is not allowed",
+        id="scale-to-zero-on-a-variant",
+    ),
+    pytest.param(
+        route(
+            capacity={"inferenceComponentName": "ic-small"},
+            scaling={"minCapacity": 0, "maxCapacity": 2, "targetBacklogPerInstance": 5},
+        ),
+        # 10 deliveries at 2 s doubling to 900 s: 1+2+4+...+256 = 511 s < 120 s + 600 s
+        "routes[0].scaling.provisioningSeconds: a message that finds no capacity waits at least 511 s",
+        id="retries-do-not-outlast-scale-out-from-zero",
+    ),
+    pytest.param(
+        route(scaling={"targetBacklogPerInstance": 5}),
+        "routes[0].capacity.variantName: required with scaling",
+        id="scaling-a-variant-without-its-name",
+    ),
+    pytest.param(
         route(fifo=True, batchSize=11),
         "routes[0].batchSize: 11 is above 10, the limit for FIFO queues",
         id="fifo-batch-above-10",

@@ -35,7 +35,7 @@ LARGE_PAYLOADS_CONFIG: dict[str, Any] = {
     ]
 }
 
-SHAPES = ("standard", "fifo", "two_routes", "large_payloads", "construct_example")
+SHAPES = ("standard", "fifo", "two_routes", "large_payloads", "scaled", "construct_example")
 STRIPPED = "stripped"  # the standard template without its decisions, and with one invalid property
 
 
@@ -78,10 +78,17 @@ def templates(
     standard: Synth,
     fifo: Synth,
     two_routes: Synth,
+    scaled: Synth,
     construct_example: dict[str, Any],
 ) -> dict[str, Path]:
     large_payloads = synth(LARGE_PAYLOADS_CONFIG, tmp_path_factory.mktemp("large"))
-    shapes = {"standard": standard, "fifo": fifo, "two_routes": two_routes, "large_payloads": large_payloads}
+    shapes = {
+        "standard": standard,
+        "fifo": fifo,
+        "two_routes": two_routes,
+        "large_payloads": large_payloads,
+        "scaled": scaled,
+    }
     out = tmp_path_factory.mktemp("validators")
     bodies = {name: shape.json for name, shape in shapes.items()}
     bodies["construct_example"] = construct_example  # docs/examples/construct_app.py, an app of its own
