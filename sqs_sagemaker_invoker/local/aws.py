@@ -45,8 +45,8 @@ log = logging.getLogger(__name__)
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
 CREDENTIALS = ("testing", "testing")
-# moto's server is not thread-safe: under concurrent requests it now and then answers HTTP 500
-# ("Set changed size during iteration"); the local stack's own clients ride that out.
+# The local moto server serialises SQS (moto_sqs_lock), the one service whose races surfaced as HTTP 500;
+# the local stack's own clients still retry, as any AWS client should.
 MAX_ATTEMPTS = 6
 RESULTS_EXPIRY_RULE = "expire-results"
 
