@@ -39,6 +39,8 @@ class Summary:
     metric_data_points: int
     elapsed_s: float
     timeline: list[tuple[float, str]]
+    # The scaling scenario's figures (capacity over time, time to first result, ...); None in the mixed one.
+    scaling: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -197,6 +199,11 @@ def print_summary(console: Console, summary: Summary) -> None:
     table.add_row("timeline", " · ".join(f"{t:.1f} s {what}" for t, what in summary.timeline))
     table.add_row("elapsed", f"{summary.elapsed_s:.1f} s")
     console.print(table)
+    if summary.scaling is not None:
+        from sqs_sagemaker_invoker.local.demo.scaling_scenario import scaling_lines  # noqa: PLC0415 - its own scenario
+
+        for line in scaling_lines(summary.scaling):
+            console.print(line, highlight=False)
     if summary.ok:
         console.print(
             f"[bold green]OK[/]: all {sum(summary.sent.values())} requests accounted for, each exactly once where expected."
