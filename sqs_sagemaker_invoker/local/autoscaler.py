@@ -75,6 +75,8 @@ class LocalAutoscaler:
         self._queue_url = queue_url
         self._emulator = emulator
         self._t0 = time.monotonic()
+        # Wall-clock time of t=0, to line the timeline up with SQS timestamps.
+        self.started_at = time.time()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -135,6 +137,7 @@ class LocalAutoscaler:
 
     def start(self) -> LocalAutoscaler:
         self._t0 = time.monotonic()
+        self.started_at = time.time()
         self._thread = threading.Thread(target=self._run, name=f"autoscaler-{self.route}", daemon=True)
         self._thread.start()
         return self
