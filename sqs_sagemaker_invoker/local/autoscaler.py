@@ -12,6 +12,7 @@ Each tick is recorded (`timeline`): the scaling demo charts it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -115,12 +116,9 @@ class LocalAutoscaler:
                 decision.rule,
                 decision.why,
             )
-            tick = Tick(
-                t=tick.t,
-                serving=tick.serving,
+            tick = dataclasses.replace(
+                tick,
                 desired=decision.desired,
-                visible=tick.visible,
-                in_flight=tick.in_flight,
                 decision=decision.desired,
                 rule=decision.rule,
                 why=decision.why,
