@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqs_sagemaker_invoker.infra.config_loader import load_app_config
 from sqs_sagemaker_invoker.local.demo.chart import text_chart, write_png
 from sqs_sagemaker_invoker.local.demo.config import DemoConfig, ScalingDemoConfig
+from sqs_sagemaker_invoker.local.demo.report import print_table, print_verdict
 from sqs_sagemaker_invoker.local.demo.runner import Demo
 from sqs_sagemaker_invoker.local.demo.workload import RESULT, build_uniform_workload
 from sqs_sagemaker_invoker.local.stack import ROOT, LocalStack, StackOptions, read_context
@@ -222,6 +223,13 @@ class ScalingDemo(Demo):
             )
         summary.scaling["chart_png"] = str(chart) if chart else None
         summary.problems += scaling_problems(summary)
+
+    def print_summary(self, summary: Summary) -> None:
+        """The mixed demo's table, this scenario's figures and chart, then the verdict."""
+        print_table(self.console, summary)
+        for line in scaling_lines(summary.scaling or {}):
+            self.console.print(line, highlight=False)
+        print_verdict(self.console, summary)
 
 
 def scaling_problems(summary: Summary) -> list[str]:
