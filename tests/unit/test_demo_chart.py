@@ -1,11 +1,13 @@
 """The scaling scenario's chart and verdict, pure parts: resampling keeps peaks, sparklines scale to the
-maximum, and the verdict fails a dead letter or a missing round trip to zero."""
+maximum, the verdict fails a dead letter or a missing round trip to zero, and a demo that gives up says what is
+still in its queue."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from sqs_sagemaker_invoker.local.demo.chart import BLOCKS, resample, sparkline, text_chart
+from sqs_sagemaker_invoker.local.demo.readback import still_queued_problem
 from sqs_sagemaker_invoker.local.demo.report import Summary
 from sqs_sagemaker_invoker.local.demo.scaling_scenario import scaling_lines, scaling_problems
 
@@ -89,3 +91,17 @@ def test_no_scale_out_or_no_return_to_zero_fails_the_scenario() -> None:
     assert scaling_problems(_summary({}, final={"serving": 1, "desired": 1}))
     assert scaling_problems(_summary({}, final={"serving": 0, "desired": 1}))
     assert scaling_problems(_summary({}, started_serving=2))
+
+
+def test_a_demo_that_gives_up_says_what_is_still_in_the_queue() -> None:
+    # GIVEN the request queue's counts when the demo's time ran out
+    empty = {
+        "ApproximateNumberOfMessages": 0,
+        "ApproximateNumberOfMessagesNotVisible": 0,
+        "ApproximateNumberOfMessagesDelayed": 0,
+    }
+    # WHEN nothing is left THEN nothing is said; WHEN messages are in flight THEN they are counted
+    assert still_queued_problem(empty) is None
+    said = still_queued_problem({**empty, "ApproximateNumberOfMessagesNotVisible": 5})
+    assert said is not None
+    assert "5 in flight" in said

@@ -3,6 +3,7 @@ until every request has settled (or the time is up), then the summary."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -23,7 +24,12 @@ from rich.progress import (
 
 from sqs_sagemaker_invoker.infra.config_loader import load_app_config
 from sqs_sagemaker_invoker.local.demo.phases import Timeline, run_fault_phases
-from sqs_sagemaker_invoker.local.demo.readback import OutcomeReader, queue_empty
+from sqs_sagemaker_invoker.local.demo.readback import (
+    OutcomeReader,
+    queue_counts,
+    queue_empty,
+    still_queued_problem,
+)
 from sqs_sagemaker_invoker.local.demo.report import (
     Summary,
     function_log_events,
@@ -59,6 +65,8 @@ class Demo:
         self._stop = threading.Event()
         self.sender = WorkloadSender(self.requests, rate=config.rate, seed=config.seed, stop=self._stop)
         self.reader = OutcomeReader(self.sender)
+        # Set when the demo timed out with messages still in the request queue.
+        self.still_queued: str | None = None
 
     def workload(self) -> list[Request]:
         """The requests: the deterministic mix of kinds, each expecting its own place."""
@@ -198,6 +206,9 @@ class Demo:
                     return
                 if time.monotonic() > deadline:
                     self.console.print(f"[red]timed out after {self.config.timeout_s:.0f} s[/]")
+                    # Before any request is called lost: is it still in the queue (in flight, delayed)?
+                    with contextlib.suppress(BotoCoreError, ClientError):
+                        self.still_queued = still_queued_problem(queue_counts(sqs, route.request_queue_url))
                     return
                 time.sleep(0.3)
 
@@ -215,7 +226,9 @@ class Demo:
             duplicates=outcomes.duplicates,
             dead_lettered=dict(outcomes.dead),
             retried=retried,
-            problems=outcomes.problems + metric_problems(outcomes.dead, dead_metric),
+            problems=[p for p in [self.still_queued] if p]
+            + outcomes.problems
+            + metric_problems(outcomes.dead, dead_metric),
             latency_ms={"p50": percentile(outcomes.latencies, 50), "p99": percentile(outcomes.latencies, 99)},
             end_to_end_ms={
                 "p50": percentile(outcomes.end_to_end, 50),
