@@ -8,6 +8,7 @@ service.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ import boto3
 from sqs_sagemaker_invoker.infra.config_loader import load_app_config
 from sqs_sagemaker_invoker.infra.dashboard import DashboardRoute, dashboard_body
 from sqs_sagemaker_invoker.infra.outputs_and_alarms import StackOutput
+from sqs_sagemaker_invoker.local.autoscaler import DEFAULT_TICK_S, LocalAutoscaler
 from sqs_sagemaker_invoker.local.aws import (
     ACCOUNT,
     CREDENTIALS,
@@ -28,7 +30,9 @@ from sqs_sagemaker_invoker.local.aws import (
     RouteResources,
     client_kwargs,
     create_alarms,
+    create_capacity_table,
     create_route_resources,
+    needs_capacity_table,
 )
 from sqs_sagemaker_invoker.local.esm import EventSourceEmulator, EventSourceSpec
 from sqs_sagemaker_invoker.local.stand_ins import MotoServer
@@ -96,6 +100,9 @@ class StackOptions:
     on_batch: Callable[[BatchReport], None] | None = None
     # Loaded before the first invocation is timed: a cold start on a busy 2-core laptop can take seconds.
     prewarm: bool = False
+    # Routes with `scaling`: their endpoint follows the backlog (local Application Auto Scaling).
+    autoscale: bool = True
+    autoscale_tick_s: float = DEFAULT_TICK_S
 
 
 class LocalStack:
@@ -112,7 +119,9 @@ class LocalStack:
         self.emulator: SageMakerEmulator | None = None
         self.telemetry: TelemetryShipper | None = None
         self.esm: EventSourceEmulator | None = None
+        self.autoscalers: dict[str, LocalAutoscaler] = {}
         self.routes: dict[str, RouteResources] = {}
+        self.capacity_table: str | None = None
         self.outputs: dict[str, str] = {}
         self._exit = contextlib.ExitStack()
 
@@ -142,8 +151,12 @@ class LocalStack:
         )
         self._exit.enter_context(self.emulator)
         self.moto.wait_started()
+        if needs_capacity_table(self.app):
+            self.capacity_table = create_capacity_table(self.app, self.moto.url)
         for route in self.app.routes:
-            self.routes[route.name] = create_route_resources(self.app, route, self.moto.url)
+            self.routes[route.name] = create_route_resources(
+                self.app, route, self.moto.url, capacity_table=self.capacity_table
+            )
         self._create_stack_resources()
         mirror = self.options.state_dir / "logs" if self.options.state_dir is not None else None
         if mirror is not None:
@@ -167,6 +180,8 @@ class LocalStack:
         if self.options.start_event_sources:
             self.esm.start()
             self._exit.callback(self.esm.stop)
+        if self.options.autoscale:
+            self._start_autoscalers()
         self.outputs = self._outputs()
         if self.options.state_dir is not None:
             self.options.state_dir.mkdir(parents=True, exist_ok=True)
@@ -177,6 +192,24 @@ class LocalStack:
     def stop(self) -> None:
         self._exit.close()
 
+    def _start_autoscalers(self) -> None:
+        assert self.emulator is not None
+        for route in self.app.routes:
+            if route.scaling is None:
+                continue
+            scaler = LocalAutoscaler(
+                route=route.name,
+                endpoint=route.endpoint_name,
+                policy=route.scaling,
+                sqs=self.sqs(),
+                queue_url=self.routes[route.name].request_queue_url,
+                emulator=self.emulator,
+                tick_s=self.options.autoscale_tick_s,
+            ).start()
+            self.autoscalers[route.name] = scaler
+            # Stopped before the event sources and the emulator it scales.
+            self._exit.callback(scaler.stop)
+
     def __enter__(self) -> LocalStack:
         return self.start()
 
@@ -186,25 +219,44 @@ class LocalStack:
     # -- configuration ----------------------------------------------------------------------------
 
     def endpoint_specs(self) -> list[EndpointSpec]:
-        from sqs_sagemaker_invoker.local.sagemaker import EndpointSpec  # noqa: PLC0415
 
         specs: dict[str, EndpointSpec] = {}
         for route in self.app.routes:
             name = route.endpoint_name
             if name in specs:
                 continue  # two routes may share one endpoint
-            specs[name] = self.options.endpoints.get(name) or EndpointSpec(
-                name=name,
-                container=self.options.default_container,
-                startup_delay_s=self.options.startup_delay_s,
-            )
+            specs[name] = self.options.endpoints.get(name) or self._default_endpoint(route)
         return list(specs.values())
+
+    def _default_endpoint(self, route: RouteConfig) -> EndpointSpec:
+        from sqs_sagemaker_invoker.local.sagemaker import EndpointSpec  # noqa: PLC0415
+
+        spec = EndpointSpec(
+            name=route.endpoint_name,
+            container=self.options.default_container,
+            startup_delay_s=self.options.startup_delay_s,
+        )
+        if route.scaling is None:
+            return spec
+        # A scaled endpoint starts at the policy's minimum, in the policy's unit, each instance (copy)
+        # taking what the route's capacity settings say it takes.
+        return dataclasses.replace(
+            spec,
+            instances=route.scaling.min_capacity,
+            capacity_unit=route.scaling.unit,
+            concurrency_per_instance=route.capacity.concurrency_per_instance,
+        )
 
     def function_spec(self, route: RouteConfig) -> FunctionSpec:
         resources = self.routes[route.name]
         assert self.emulator is not None
         environment = resources.environment(self.app)
         environment.update(self.service_environment())
+        if route.capacity.shared:
+            # The shared budget: its item in moto's DynamoDB, the endpoint's capacity from the emulator
+            # (DescribeEndpoint / DescribeInferenceComponent on the `sagemaker` control plane).
+            environment["AWS_ENDPOINT_URL_DYNAMODB"] = self.moto.url
+            environment["AWS_ENDPOINT_URL_SAGEMAKER"] = self.emulator.url
         return FunctionSpec(
             name=resources.function_name,
             environment=environment,
@@ -290,6 +342,9 @@ class LocalStack:
             outputs.update(resources.outputs())
         outputs[StackOutput.DASHBOARD_NAME] = self.dashboard_name
         outputs[StackOutput.ALARM_TOPIC_ARN] = self.alarm_topic_arn
+        if self.capacity_table is not None:
+            # The deployed stack's output of that name (only with a shared-capacity route).
+            outputs["CapacityTableName"] = self.capacity_table
         outputs["AwsEndpointUrl"] = self.moto.url
         outputs["SageMakerRuntimeUrl"] = self.emulator.url
         return outputs
