@@ -80,26 +80,22 @@ def send_all(
     return {message.body: outcome for message, outcome in zip(messages, outcomes, strict=True)}
 
 
-def deliver(max_in_flight: int, messages: int) -> tuple[float, SlowSqs, dict[str, BaseException | None]]:
+def deliver(max_in_flight: int, messages: int) -> tuple[SlowSqs, dict[str, BaseException | None]]:
     fake = SlowSqs(lambda _: 0.020)  # every call takes 20 ms
     sender = SqsBatchSender(cast("SQSClient", fake), QUEUE_URL, max_in_flight)
     batch = [OutgoingMessage(body=f"m{index:04d}") for index in range(messages)]
-    started = time.perf_counter()
-    outcomes = send_all(sender, batch, threads=64)
-    return messages / (time.perf_counter() - started), fake, outcomes
+    return fake, send_all(sender, batch, threads=64)
 
 
-def test_throughput_scales_with_the_calls_in_flight_and_nothing_is_lost_or_duplicated() -> None:
+def test_calls_in_flight_are_bounded_and_used_and_nothing_is_lost_or_duplicated() -> None:
     # GIVEN an SQS whose SendMessageBatch takes 20 ms and 64 threads with results to send
     # WHEN 600 results go out with 1, then 4 calls in flight
-    one_rate, one_fake, one_outcomes = deliver(1, 600)
-    four_rate, four_fake, four_outcomes = deliver(4, 600)
-    # THEN one call at a time is bound at 10 results per round trip (at most 500/s)
+    one_fake, one_outcomes = deliver(1, 600)
+    four_fake, four_outcomes = deliver(4, 600)
+    # THEN one call at a time never overlaps, and four calls overlap up to four, never more (what that
+    # is worth in results per second is measured by `python -m bench --only round_trip`, not here)
     assert one_fake.most_in_flight == 1
-    assert one_rate < 520
-    # and four calls deliver at least 2.5x that, never more than four at once
     assert four_fake.most_in_flight == 4
-    assert four_rate > 2.5 * one_rate, (one_rate, four_rate)
     # and in both runs every result was written exactly once and every sender returned without error
     for fake, outcomes in ((one_fake, one_outcomes), (four_fake, four_outcomes)):
         bodies = [entry["MessageBody"] for entry in fake.written]
