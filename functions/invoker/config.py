@@ -10,7 +10,11 @@ from typing import TYPE_CHECKING
 
 from invoker.contract import (
     DEADLINE_MARGIN_SECONDS_RANGE,
+    DEFAULT_LEDGER_DEDUPE_SECONDS,
+    DEFAULT_LEDGER_EXPIRE_DAYS,
     ENDPOINT_NAME,
+    LEDGER_DEDUPE_SECONDS_RANGE,
+    LEDGER_EXPIRE_DAYS_RANGE,
     MAX_CONCURRENCY_RANGE,
     MAX_RECEIVE_COUNT_RANGE,
     READ_TIMEOUT_SECONDS_RANGE,
@@ -31,10 +35,23 @@ _QUEUE_URL = re.compile(
 )
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _S3_PREFIX = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/(\S*/)?")
+_TABLE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+# A route name and a slash (infra.config's route names), so a route's items share one IAM-scoped prefix.
+_LEDGER_KEY_PREFIX = re.compile(r"[a-z][a-z0-9-]{0,30}/")
 
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerSettings:
+    """The request ledger's settings (LEDGER_*); the route has no ledger when LEDGER_TABLE is unset."""
+
+    table: str
+    key_prefix: str
+    dedupe_seconds: int
+    expire_days: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +75,7 @@ class Config:
     sqs_sends_in_flight: int
     log_payloads: bool
     enable_tracing: bool
+    ledger: LedgerSettings | None = None
 
     @property
     def deadline_seconds(self) -> int:
@@ -111,6 +129,25 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         sqs_sends_in_flight=reader.integer(Env.SQS_SENDS_IN_FLIGHT, 4, SQS_SENDS_IN_FLIGHT_RANGE),
         log_payloads=reader.boolean(Env.LOG_PAYLOADS),
         enable_tracing=reader.boolean(Env.ENABLE_TRACING),
+        ledger=_ledger_settings(reader),
+    )
+
+
+def _ledger_settings(reader: _Reader) -> LedgerSettings | None:
+    table = reader.optional(Env.LEDGER_TABLE, _TABLE, "a DynamoDB table name")
+    if table is None:
+        return None  # no ledger: the other LEDGER_* variables are not read
+    return LedgerSettings(
+        table=table,
+        key_prefix=reader.required(
+            Env.LEDGER_KEY_PREFIX, _LEDGER_KEY_PREFIX, "a route name followed by / (e.g. demo/)"
+        ),
+        dedupe_seconds=reader.integer(
+            Env.LEDGER_DEDUPE_SECONDS, DEFAULT_LEDGER_DEDUPE_SECONDS, LEDGER_DEDUPE_SECONDS_RANGE
+        ),
+        expire_days=reader.integer(
+            Env.LEDGER_EXPIRE_DAYS, DEFAULT_LEDGER_EXPIRE_DAYS, LEDGER_EXPIRE_DAYS_RANGE
+        ),
     )
 
 

@@ -20,6 +20,7 @@ from invoker.batch import Batch
 from invoker.concurrency import AdaptiveLimiter
 from invoker.contract import Reason
 from invoker.invocation import EndpointCaller
+from invoker.ledger import RequestLedger
 from invoker.message import MessageHandler
 from invoker.observability import BatchObservations, report_batch
 from invoker.retries import PendingRetries, Retries
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
     from aws_lambda_powertools.utilities.batch import ExceptionInfo, FailureResponse
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
     from mypy_boto3_sqs import SQSClient
@@ -139,6 +141,11 @@ class ConcurrentSqsProcessor(BatchProcessor):
 
     def _clean(self) -> None:
         batch = self.batch
+        ledger = self._messages.ledger
+        if ledger is not None:
+            # Before the batch is reported: its outcome writes done, their failures logged and counted.
+            ledger.drain(batch.observed, self._metrics)
+            batch.observed.flush(self._log)
         self._retries.apply(batch.retries)
         report_batch(
             batch.observed,
@@ -148,6 +155,11 @@ class ConcurrentSqsProcessor(BatchProcessor):
             metrics=self._metrics,
         )
         super()._clean()  # type: ignore[no-untyped-call]
+
+
+def ledger_writes_in_flight(max_concurrency: int) -> int:
+    """Threads writing ledger outcomes: a DynamoDB write takes a fraction of an invocation's time."""
+    return max(2, min(8, max_concurrency // 2))
 
 
 def _group_of(record: dict[str, Any]) -> str | None:
@@ -160,6 +172,7 @@ class Clients:
     runtime: SageMakerRuntimeClient
     sqs: SQSClient
     s3: Callable[[], S3Client]  # a factory: most routes never touch S3, so its client is built on first use
+    dynamodb: DynamoDBClient | None = None  # the request ledger's, only for a route that has one
 
 
 def build_processor(
@@ -177,8 +190,18 @@ def build_processor(
     caller = EndpointCaller(config, clients.runtime, clients.s3, limiter, pacing)
     retries = Retries(config, clients.sqs, rng=pacing.rng, logger=logger)
     writer = Writer(config, clients.sqs, clients.s3)
+    ledger = None
+    if config.ledger is not None:
+        if clients.dynamodb is None:
+            raise ValueError("the route has a request ledger (LEDGER_TABLE) but no DynamoDB client was given")
+        ledger = RequestLedger(
+            config.ledger,
+            clients.dynamodb,
+            endpoint_name=config.endpoint_name,
+            writes_in_flight=ledger_writes_in_flight(config.max_concurrency),
+        )
     return ConcurrentSqsProcessor(
-        MessageHandler(config, caller, writer, retries),
+        MessageHandler(config, caller, writer, retries, ledger),
         retries,
         limiter=limiter,
         logger=logger,
