@@ -142,7 +142,7 @@ class RequestLedger:
         self.settings = settings
         self._client = client
         self._endpoint = endpoint_name
-        self._clock = clock
+        self.clock = clock  # tests move it to expire a claim or pass the dedupe window
         # Created once: a warm container reuses its threads.
         self._pool = ThreadPoolExecutor(max_workers=writes_in_flight, thread_name_prefix="ledger")
         self._lock = threading.Lock()
@@ -164,7 +164,7 @@ class RequestLedger:
     ) -> Claim | None:
         """This delivery's claim on the request; raises Duplicate (ended within the window) or RetryLater
         (`in_progress_elsewhere`). None when the ledger could not be written: go on without it."""
-        now = self._clock()
+        now = self.clock()
         seconds = remaining_ms / 1000 if remaining_ms is not None else _CLAIM_WITHOUT_DEADLINE_SECONDS
         claim = Claim(self.key(info.request_id), uuid.uuid4().hex, now + max(seconds, 1.0))
         values: dict[str, AttributeValueTypeDef] = {
@@ -238,7 +238,7 @@ class RequestLedger:
     def _record(
         self, info: _Snapshot, outcome: Outcome, claim: Claim | None, observed: BatchObservations
     ) -> None:
-        now = self._clock()
+        now = self.clock()
         sets: list[str] = []
         values: dict[str, AttributeValueTypeDef] = {}
         optional = {
