@@ -49,6 +49,9 @@ _NESTED_PROP_KEYS = {
     "results_bucket": "results.bucket",
     "results_expire_days": "results.expireDays",
     "provisioned_pollers": "provisionedPollers",
+    "ledger": "ledger.enabled",
+    "ledger_dedupe_seconds": "ledger.dedupeSeconds",
+    "ledger_expire_days": "ledger.expireDays",
 }
 
 
@@ -66,6 +69,13 @@ def route_config_from_props(path: str, props: Mapping[str, Any]) -> RouteConfig:
     }  # fmt: skip
     if results:
         raw["results"] = results
+    ledger = {
+        json_key: props[prop]
+        for prop, json_key in (("ledger", "enabled"), ("ledger_dedupe_seconds", "dedupeSeconds"), ("ledger_expire_days", "expireDays"))
+        if props.get(prop) is not None
+    }  # fmt: skip
+    if ledger:
+        raw["ledger"] = ledger
     pollers = props.get("provisioned_pollers")
     if pollers is not None:
         if not isinstance(pollers, tuple) or len(pollers) != 2:
@@ -109,6 +119,9 @@ def route_props(route: RouteConfig) -> dict[str, Any]:
         "log_payloads": route.log_payloads,
         "tracing": route.tracing,
         "runtime": route.runtime,
+        "ledger": route.ledger.enabled,
+        "ledger_dedupe_seconds": route.ledger.dedupe_seconds,
+        "ledger_expire_days": route.ledger.expire_days,
     }
     if route.provisioned_pollers is not None:
         props["provisioned_pollers"] = (route.provisioned_pollers.minimum, route.provisioned_pollers.maximum)
@@ -121,7 +134,7 @@ _POLLER_BOUND = {
     "provisionedPollers.max": "provisioned_pollers[1]",
 }
 # The keys a message names: nested ones, and camelCase words (plain words such as "name" are prose too).
-_JSON_KEY = re.compile(r"\b(?:results\.\w+|provisionedPollers\.\w+|[a-z]+[A-Z]\w*)\b")
+_JSON_KEY = re.compile(r"\b(?:results\.\w+|ledger\.\w+|provisionedPollers\.\w+|[a-z]+[A-Z]\w*)\b")
 
 
 def _in_prop_spelling(message: str, path: str) -> str:

@@ -31,6 +31,8 @@ from sqs_sagemaker_invoker.infra.config import (
 from sqs_sagemaker_invoker.infra.config_loader import check_metric_names
 from sqs_sagemaker_invoker.infra.construct_props import PROP_KEYS, route_config_from_props
 from sqs_sagemaker_invoker.infra.function_settings import RETENTION_DAYS, RUNTIMES
+from sqs_sagemaker_invoker.infra.ledger_table import grant_route
+from sqs_sagemaker_invoker.infra.ledger_table import ledger_table as ledger_table_of
 from sqs_sagemaker_invoker.infra.outputs_and_alarms import (
     RouteOutput,
     Watched,
@@ -41,6 +43,7 @@ from sqs_sagemaker_invoker.infra.outputs_and_alarms import (
 from sqs_sagemaker_invoker.infra.route_storage import add_buckets, add_queues
 
 if TYPE_CHECKING:
+    from aws_cdk import aws_dynamodb as dynamodb
     from aws_cdk import aws_sns as sns
 
     from sqs_sagemaker_invoker.infra.config import RouteConfig
@@ -51,6 +54,9 @@ _ROUTE_SETTINGS = frozenset(PROP_KEYS) | {
     "results_bucket",
     "results_expire_days",
     "provisioned_pollers",
+    "ledger",
+    "ledger_dedupe_seconds",
+    "ledger_expire_days",
 }
 
 _COMPARISONS = {
@@ -110,10 +116,15 @@ class SageMakerInvokerRoute(Construct):
         alarm_topic: sns.ITopic | None = None,
         metrics_namespace: str = DEFAULT_METRICS_NAMESPACE,
         service_name: str = DEFAULT_SERVICE_NAME,
+        ledger: bool = False,
+        ledger_dedupe_seconds: int = 86_400,
+        ledger_expire_days: int = 30,
+        ledger_table: dynamodb.ITable | None = None,
     ) -> None:
         """`route_name` defaults to the construct id in kebab case ("BulkScoring" -> "bulk-scoring");
         `max_concurrency` (the event source mapping's cap on concurrent function instances) to 2, or no
         cap with `provisioned_pollers=(min, max)`; `alarm_topic` receives the alarms' state changes.
+        `ledger=True` records each request in `ledger_table` (default: the stack's own, created once).
         See docs/construct.md for every prop."""
         # The route settings among the parameters, read before anything else is bound.
         settings: dict[str, Any] = {key: value for key, value in locals().items() if key in _ROUTE_SETTINGS}
@@ -139,6 +150,9 @@ class SageMakerInvokerRoute(Construct):
         self.results_queue = queues.results
         buckets = add_buckets(self, route)
         self.bucket, self.dead_letter_bucket = buckets.results, buckets.dead_letter
+        self.ledger_table: dynamodb.ITable | None = None
+        if route.ledger.enabled:
+            self.ledger_table = ledger_table if ledger_table is not None else ledger_table_of(self)
         self._add_function(route, metrics_namespace=metrics_namespace, service_name=service_name)
         self._add_event_source(route)
         self._add_alarms(route, stack.stack_name, alarm_topic)
@@ -261,7 +275,10 @@ class SageMakerInvokerRoute(Construct):
             payload_s3_prefix=self.payload_s3_prefix,
             namespace=metrics_namespace,
             service=service_name,
+            ledger_table=self.ledger_table.table_name if self.ledger_table is not None else None,
         )
+        if self.ledger_table is not None:
+            grant_route(self.ledger_table, self.role, route.name)
         self.function = lambda_.Function(
             self,
             "Function",
@@ -373,6 +390,7 @@ class SageMakerInvokerRoute(Construct):
             RouteOutput.PAYLOAD_S3_PREFIX: self.payload_s3_prefix,
             RouteOutput.FUNCTION_NAME: self.function.function_name,
             RouteOutput.LOG_GROUP_NAME: self.log_group.log_group_name,
+            RouteOutput.LEDGER_TABLE_NAME: self.ledger_table.table_name if self.ledger_table else None,
         }
         for output, value in values.items():
             if value is not None:

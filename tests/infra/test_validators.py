@@ -31,6 +31,8 @@ LARGE_PAYLOADS_CONFIG: dict[str, Any] = {
             "endpointName": "big-model",
             "largePayloads": True,
             "results": {"queue": True, "bucket": True},
+            # the request ledger's table and grants are checked in this shape
+            "ledger": {"enabled": True},
         }
     ]
 }
