@@ -75,6 +75,7 @@ class RouteResources:
     results_bucket: str | None
     payload_s3_prefix: str | None
     dead_letter_bucket: str
+    ledger_table: str | None = None  # the stack's, when this route enables the ledger
 
     def outputs(self) -> dict[str, str]:
         values = {
@@ -87,6 +88,7 @@ class RouteResources:
             RouteOutput.PAYLOAD_S3_PREFIX: self.payload_s3_prefix,
             RouteOutput.FUNCTION_NAME: self.function_name,
             RouteOutput.LOG_GROUP_NAME: f"/aws/lambda/{self.function_name}",
+            RouteOutput.LEDGER_TABLE_NAME: self.ledger_table,
         }
         return {route_output_key(self.route.name, k): v for k, v in values.items() if v is not None}
 
@@ -101,6 +103,7 @@ class RouteResources:
             payload_s3_prefix=self.payload_s3_prefix,
             namespace=app.metrics_namespace,
             service=app.service_name,
+            ledger_table=self.ledger_table,
         )
 
 
@@ -110,7 +113,9 @@ def _queue(sqs: SQSClient, name: str, attributes: dict[str, str]) -> tuple[str, 
     return url, arn
 
 
-def create_route_resources(app: AppConfig, route: RouteConfig, endpoint_url: str) -> RouteResources:
+def create_route_resources(
+    app: AppConfig, route: RouteConfig, endpoint_url: str, *, ledger_table: str | None = None
+) -> RouteResources:
     """Create one route's queues, redrive policy, results queue/bucket and log group as sqs_sagemaker_invoker/infra/route_storage.py does.
 
     Not mirrored: the stack's TLS-only (aws:SecureTransport) policies. moto evaluates bucket policies and
@@ -173,6 +178,7 @@ def create_route_resources(app: AppConfig, route: RouteConfig, endpoint_url: str
         results_bucket=bucket,
         payload_s3_prefix=payload_s3_prefix(bucket) if route.large_payloads and bucket else None,
         dead_letter_bucket=dead_letter_bucket,
+        ledger_table=ledger_table if route.ledger.enabled else None,
     )
 
 

@@ -31,6 +31,7 @@ from sqs_sagemaker_invoker.local.aws import (
     create_route_resources,
 )
 from sqs_sagemaker_invoker.local.esm import EventSourceEmulator, EventSourceSpec
+from sqs_sagemaker_invoker.local.ledger_table import create_ledger_table
 from sqs_sagemaker_invoker.local.stand_ins import MotoServer
 from sqs_sagemaker_invoker.local.telemetry import TelemetryShipper
 from sqs_sagemaker_invoker.local.worker import FunctionSpec
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
@@ -113,6 +115,7 @@ class LocalStack:
         self.telemetry: TelemetryShipper | None = None
         self.esm: EventSourceEmulator | None = None
         self.routes: dict[str, RouteResources] = {}
+        self.ledger_table: str | None = None
         self.outputs: dict[str, str] = {}
         self._exit = contextlib.ExitStack()
 
@@ -142,8 +145,11 @@ class LocalStack:
         )
         self._exit.enter_context(self.emulator)
         self.moto.wait_started()
+        self.ledger_table = create_ledger_table(self.app, self.moto.url)
         for route in self.app.routes:
-            self.routes[route.name] = create_route_resources(self.app, route, self.moto.url)
+            self.routes[route.name] = create_route_resources(
+                self.app, route, self.moto.url, ledger_table=self.ledger_table
+            )
         self._create_stack_resources()
         mirror = self.options.state_dir / "logs" if self.options.state_dir is not None else None
         if mirror is not None:
@@ -226,6 +232,7 @@ class LocalStack:
             "AWS_ENDPOINT_URL_S3": self.moto.url,
             "AWS_ENDPOINT_URL_CLOUDWATCH": self.moto.url,
             "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": self.moto.url,
+            "AWS_ENDPOINT_URL_DYNAMODB": self.moto.url,
             "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.emulator.url,
             "AWS_ACCESS_KEY_ID": CREDENTIALS[0],
             "AWS_SECRET_ACCESS_KEY": CREDENTIALS[1],
@@ -312,6 +319,9 @@ class LocalStack:
 
     def logs(self) -> CloudWatchLogsClient:
         return boto3.client("logs", **client_kwargs(self.moto.url))
+
+    def dynamodb(self) -> DynamoDBClient:
+        return boto3.client("dynamodb", **client_kwargs(self.moto.url))
 
     def sagemaker_runtime(self) -> SageMakerRuntimeClient:
         assert self.emulator is not None
