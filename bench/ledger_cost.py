@@ -54,7 +54,7 @@ def _side(moto_url: str, emulator_url: str, *, ledger: bool, batches: int, seed:
     pool = BotoConfig(
         max_pool_connections=CONCURRENCY + 10, retries={"mode": "standard", "total_max_attempts": 1}
     )
-    dynamodb = None
+    dynamodb: Any = None  # a counting stand-in for the typed client
     if ledger:
         env |= {"LEDGER_TABLE": TABLE, "LEDGER_KEY_PREFIX": "bench/"}
         dynamodb = _Counting(boto3.client("dynamodb", **{**client_kwargs(moto_url), "config": pool}))
