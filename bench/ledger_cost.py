@@ -66,7 +66,7 @@ def _side(moto_url: str, emulator_url: str, *, ledger: bool, batches: int, seed:
             runtime=runtime,
             sqs=sqs,
             s3=lambda: boto3.client("s3", **client_kwargs(moto_url)),
-            dynamodb=dynamodb,
+            ledger_dynamodb=dynamodb,
         ),
         logger=logging.getLogger("bench.ledger"),
         pacing=Pacing(random.Random(seed), sleep=time.sleep),

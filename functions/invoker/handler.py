@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.batch import process_partial_response
 from botocore.config import Config as BotoConfig
 
 from invoker.config import load_config
-from invoker.contract import DEFAULT_METRICS_NAMESPACE, DEFAULT_SERVICE_NAME, Dimension, Env
+from invoker.contract import DEFAULT_METRICS_NAMESPACE, DEFAULT_SERVICE_NAME, CapacityMode, Dimension, Env
 from invoker.events import sqs_records
 from invoker.processor import Clients, build_processor, ledger_writes_in_flight
 
@@ -56,6 +56,15 @@ sqs_client = boto3.client(
     ),
 )
 _s3_client: S3Client | None = None
+# CAPACITY_MODE=shared only: the route's budget (DynamoDB) and the endpoint's capacity (control plane). A few
+# calls per batch, each worth a short retry; short timeouts, because a slow table only costs the shared
+# budget (the batch falls back to the instance's own limit), never a message.
+_capacity_boto = BotoConfig(
+    retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=2, read_timeout=5
+)
+shared = config.capacity_mode is CapacityMode.SHARED
+dynamodb_client = boto3.client("dynamodb", config=_capacity_boto) if shared else None
+sagemaker_client = boto3.client("sagemaker", config=_capacity_boto) if shared else None
 
 
 def s3_client() -> S3Client:
@@ -68,9 +77,11 @@ def s3_client() -> S3Client:
 # The request ledger's client, only for a route that has one. Its calls sit on a message's path (the
 # claim comes before the endpoint call): short timeouts and one re-attempt, because a ledger that fails
 # is logged and bypassed, never waited out.
-dynamodb_client: DynamoDBClient | None = None
+# A client of its own (the shared capacity's has other retries and a default pool): every record thread
+# claims through it, and the outcome writers share it.
+ledger_dynamodb_client: DynamoDBClient | None = None
 if config.ledger is not None:
-    dynamodb_client = boto3.client(
+    ledger_dynamodb_client = boto3.client(
         "dynamodb",
         config=BotoConfig(
             connect_timeout=2,
@@ -82,7 +93,14 @@ if config.ledger is not None:
 
 processor = build_processor(
     config,
-    Clients(runtime=runtime_client, sqs=sqs_client, s3=s3_client, dynamodb=dynamodb_client),
+    Clients(
+        runtime=runtime_client,
+        sqs=sqs_client,
+        s3=s3_client,
+        dynamodb=dynamodb_client,
+        sagemaker=sagemaker_client,
+        ledger_dynamodb=ledger_dynamodb_client,
+    ),
     logger=logger,
     metrics=metrics,
 )

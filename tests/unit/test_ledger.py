@@ -91,7 +91,7 @@ class LedgerHarness:
         self.stream: list[tuple[str, dict[str, Any]]] = []
         self.processor = build_processor(
             self.config,
-            Clients(runtime=self.runtime, sqs=self.sqs, s3=lambda: self.s3, dynamodb=dynamodb),  # type: ignore[arg-type,return-value]
+            Clients(runtime=self.runtime, sqs=self.sqs, s3=lambda: self.s3, ledger_dynamodb=dynamodb),  # type: ignore[arg-type,return-value]
             logger=_ListLogger(self.stream),
             pacing=Pacing(random.Random(7), sleep=lambda _s: None),
         )
@@ -503,7 +503,7 @@ def test_a_route_without_a_ledger_needs_no_client_and_has_none() -> None:
 
 _PROBE = """
 import json, invoker.handler as handler
-print(json.dumps({"dynamodb": handler.dynamodb_client is not None, "modules": sorted(m for m in __import__("sys").modules if "dynamodb" in m)}))
+print(json.dumps({"dynamodb": handler.ledger_dynamodb_client is not None, "modules": sorted(m for m in __import__("sys").modules if "dynamodb" in m)}))
 """
 
 
