@@ -12,7 +12,11 @@ from invoker.contract import (
     CAPACITY_REFRESH_SECONDS_RANGE,
     CONCURRENCY_PER_INSTANCE_RANGE,
     DEADLINE_MARGIN_SECONDS_RANGE,
+    DEFAULT_LEDGER_DEDUPE_SECONDS,
+    DEFAULT_LEDGER_EXPIRE_DAYS,
     ENDPOINT_NAME,
+    LEDGER_DEDUPE_SECONDS_RANGE,
+    LEDGER_EXPIRE_DAYS_RANGE,
     MAX_CONCURRENCY_RANGE,
     MAX_RECEIVE_COUNT_RANGE,
     READ_TIMEOUT_SECONDS_RANGE,
@@ -40,10 +44,22 @@ _TABLE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 _CAPACITY_KEY = re.compile(r"(?s).{1,1024}")
 # Production variant and inference component names follow the endpoint name's rule.
 _COMPONENT_NAME = re.compile(r"(?=.{1,63}\Z)[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?")
+# A route name and a slash (infra.config's route names), so a route's items share one IAM-scoped prefix.
+_LEDGER_KEY_PREFIX = re.compile(r"[a-z][a-z0-9-]{0,30}/")
 
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerSettings:
+    """The request ledger's settings (LEDGER_*); the route has no ledger when LEDGER_TABLE is unset."""
+
+    table: str
+    key_prefix: str
+    dedupe_seconds: int
+    expire_days: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +100,7 @@ class Config:
     capacity_mode: CapacityMode = CapacityMode.PER_INSTANCE
     # Set exactly when capacity_mode is SHARED.
     shared_capacity: SharedCapacityConfig | None = None
+    ledger: LedgerSettings | None = None
 
     @property
     def deadline_seconds(self) -> int:
@@ -141,6 +158,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         enable_tracing=reader.boolean(Env.ENABLE_TRACING),
         capacity_mode=capacity_mode,
         shared_capacity=_shared_capacity(reader) if capacity_mode is CapacityMode.SHARED else None,
+        ledger=_ledger_settings(reader),
     )
 
 
@@ -156,6 +174,24 @@ def _shared_capacity(reader: _Reader) -> SharedCapacityConfig:
             Env.CAPACITY_INFERENCE_COMPONENT, _COMPONENT_NAME, "an inference component name"
         ),
         refresh_seconds=reader.integer(Env.CAPACITY_REFRESH_SECONDS, 10, CAPACITY_REFRESH_SECONDS_RANGE),
+    )
+
+
+def _ledger_settings(reader: _Reader) -> LedgerSettings | None:
+    table = reader.optional(Env.LEDGER_TABLE, _TABLE, "a DynamoDB table name")
+    if table is None:
+        return None  # no ledger: the other LEDGER_* variables are not read
+    return LedgerSettings(
+        table=table,
+        key_prefix=reader.required(
+            Env.LEDGER_KEY_PREFIX, _LEDGER_KEY_PREFIX, "a route name followed by / (e.g. demo/)"
+        ),
+        dedupe_seconds=reader.integer(
+            Env.LEDGER_DEDUPE_SECONDS, DEFAULT_LEDGER_DEDUPE_SECONDS, LEDGER_DEDUPE_SECONDS_RANGE
+        ),
+        expire_days=reader.integer(
+            Env.LEDGER_EXPIRE_DAYS, DEFAULT_LEDGER_EXPIRE_DAYS, LEDGER_EXPIRE_DAYS_RANGE
+        ),
     )
 
 

@@ -63,6 +63,10 @@ SQS_SENDS_IN_FLIGHT_RANGE: Final = Range(1, 32)
 CONCURRENCY_PER_INSTANCE_RANGE: Final = Range(1, 1000)
 # How old the shared reading of the endpoint's capacity (Describe*) may get before an instance refreshes it.
 CAPACITY_REFRESH_SECONDS_RANGE: Final = Range(1, 300)
+# The request ledger: how long an ended request answers a resend as a duplicate (0: never), and how long
+# its item is kept (DynamoDB's TTL removes it after that).
+LEDGER_DEDUPE_SECONDS_RANGE: Final = Range(0, 366 * 86_400)
+LEDGER_EXPIRE_DAYS_RANGE: Final = Range(1, 3650)
 
 
 # -- the retry schedule ------------------------------------------------------------------------------------
@@ -121,6 +125,12 @@ class Env:
     CAPACITY_VARIANT: Final = "CAPACITY_VARIANT"
     CAPACITY_INFERENCE_COMPONENT: Final = "CAPACITY_INFERENCE_COMPONENT"
     CAPACITY_REFRESH_SECONDS: Final = "CAPACITY_REFRESH_SECONDS"
+    # The request ledger (opt-in per route): set LEDGER_TABLE to turn it on. The route's items are keyed
+    # LEDGER_KEY_PREFIX + request id; the function's IAM policy is scoped to that prefix.
+    LEDGER_TABLE: Final = "LEDGER_TABLE"
+    LEDGER_KEY_PREFIX: Final = "LEDGER_KEY_PREFIX"
+    LEDGER_DEDUPE_SECONDS: Final = "LEDGER_DEDUPE_SECONDS"
+    LEDGER_EXPIRE_DAYS: Final = "LEDGER_EXPIRE_DAYS"
     LOG_PAYLOADS: Final = "LOG_PAYLOADS"
     ENABLE_TRACING: Final = "ENABLE_TRACING"
     # Powertools' own
@@ -187,6 +197,8 @@ class Reason(StrEnum):
     FIFO_GROUP_BLOCKED = "fifo_group_blocked"
     RESULT_DELIVERY_FAILED = "result_delivery_failed"
     DEAD_LETTER_FAILED = "dead_letter_failed"
+    # The request ledger: another delivery of the same request holds an unexpired claim on it.
+    IN_PROGRESS_ELSEWHERE = "in_progress_elsewhere"
     # dead-letter now
     MODEL_ERROR = "model_error"
     VALIDATION_ERROR = "validation_error"
@@ -212,6 +224,11 @@ class Metric:
     ROUTE_CEILING: Final = "RouteCeiling"
     ROUTE_LIMIT: Final = "RouteLimit"
     LEASED_SLOTS: Final = "LeasedSlots"
+    # The request ledger (one value per batch): requests answered as duplicates of an ended one (not
+    # invoked again), and ledger writes that failed (the message's outcome stands) or were refused.
+    LEDGER_DUPLICATES: Final = "LedgerDuplicates"
+    LEDGER_WRITE_FAILURES: Final = "LedgerWriteFailures"
+    LEDGER_WRITES_REFUSED: Final = "LedgerWritesRefused"
 
 
 # Retry reasons whose delays wait for the endpoint's capacity: drawn with equal jitter so that
@@ -246,3 +263,54 @@ class LetterAttribute:
 
 # The body of a letter whose original body is in the dead-letter bucket: {"invokerBodyS3Uri": "s3://..."}.
 LETTER_POINTER_KEY: Final = "invokerBodyS3Uri"
+
+
+# -- the request ledger ------------------------------------------------------------------------------------
+
+
+class LedgerState(StrEnum):
+    """A request's state in the ledger (docs/function.md#the-request-ledger)."""
+
+    RECEIVED = "received"  # registered before it was sent (a producer, jobs); the function never writes it
+    INVOKING = "invoking"  # claimed by one delivery until claimUntil
+    RETRYING = "retrying"  # came back to the queue, with its reason
+    DELIVERED = "delivered"  # result written (resultMessageId and/or resultS3Uri)
+    DEAD_LETTERED = "dead_lettered"  # dead-letter copy written, with its reason
+
+
+class LedgerAttribute:
+    """The attributes of a ledger item (one per request, keyed LEDGER_KEY_PREFIX + request id)."""
+
+    KEY: Final = "pk"
+    REQUEST_ID: Final = "requestId"
+    STATE: Final = "state"
+    REASON: Final = "reason"  # retrying / dead_lettered: the reason; retries_exhausted: see LAST_REASON
+    LAST_REASON: Final = "lastReason"
+    ERROR: Final = "error"  # the payload-free summary, as the log line says it
+    MESSAGE_ID: Final = "messageId"  # the SQS message id of the latest delivery
+    RECEIVE_COUNT: Final = "receiveCount"
+    ENDPOINT: Final = "endpoint"
+    JOB_ID: Final = "jobId"
+    LINE: Final = "line"
+    RESULT_MESSAGE_ID: Final = "resultMessageId"  # the result's message id on the results queue
+    RESULT_S3_URI: Final = "resultS3Uri"  # the result document (bucket only) or its body (too large)
+    DEAD_LETTER_MESSAGE_ID: Final = "deadLetterMessageId"
+    CLAIM_UNTIL: Final = "claimUntil"  # epoch seconds; a claim past it may be taken over
+    CLAIM_TOKEN: Final = "claimToken"  # noqa: S105 - an attribute name, not a secret
+    FIRST_SEEN_AT: Final = "firstSeenAt"  # epoch milliseconds
+    UPDATED_AT: Final = "updatedAt"
+    ENDED_AT: Final = "endedAt"  # delivered / dead_lettered: when; the dedupe window counts from it
+    # [{"s": state, "t": epoch ms, "r": reason?, "m": message id?}, ...], oldest first
+    TIMELINE: Final = "timeline"
+    EXPIRES_AT: Final = "expiresAt"  # epoch seconds, DynamoDB's TTL attribute
+
+
+LEDGER_TABLE_PARTITION_KEY: Final = LedgerAttribute.KEY
+LEDGER_TABLE_TTL_ATTRIBUTE: Final = LedgerAttribute.EXPIRES_AT
+DEFAULT_LEDGER_DEDUPE_SECONDS: Final = 86_400
+DEFAULT_LEDGER_EXPIRE_DAYS: Final = 30
+
+
+def ledger_key_prefix(route_name: str) -> str:
+    """The LEDGER_KEY_PREFIX of a route: its items in the stack's one ledger table."""
+    return f"{route_name}/"

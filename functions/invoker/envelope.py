@@ -170,7 +170,11 @@ def _invoke_endpoint_members() -> dict[str, MemberRule]:
 
 # Envelope key -> rule. Read once per process from the model botocore ships (the one the SDK sends with).
 MEMBERS: dict[str, MemberRule] = _invoke_endpoint_members()
-_ALLOWED_KEYS = frozenset(_BODY_KEYS) | frozenset(MEMBERS) | {"requestId"}
+# The job a request belongs to (optional, recorded in the request ledger): a job id like a request id,
+# and the request's line in the job's input, a whole number JSON carries exactly (below 2^53).
+_JOB_KEYS = ("jobId", "line")
+MAX_LINE = 2**53 - 1
+_ALLOWED_KEYS = frozenset(_BODY_KEYS) | frozenset(MEMBERS) | {"requestId"} | frozenset(_JOB_KEYS)
 
 
 # -- parsing -------------------------------------------------------------------------------------------
@@ -182,6 +186,8 @@ class InvokeRequest:
     body: bytes | None
     s3_uri: tuple[str, str] | None = None  # (bucket, key) when the payload is fetched from S3
     members: dict[str, str] = field(default_factory=dict)  # ContentType, Accept, TargetModel, ...
+    job_id: str | None = None  # envelope jobId / raw JobId attribute
+    line: int | None = None  # envelope line / raw Line attribute
 
 
 def parse_envelope(raw_body: str, message_id: str, payload_s3_prefix: str | None) -> InvokeRequest:
@@ -226,12 +232,43 @@ def _parse_document(
     members = {
         rule.member: rule.check(document[key], key) for key, rule in MEMBERS.items() if key in document
     }
+    job_id = _job_id(document.get("jobId"))
+    line = _line(document.get("line"))
     key = present[0]
     payload = _payload(key, document[key], members)
     if payload is None:
-        return InvokeRequest(request_id, None, _s3_location(document[key], payload_s3_prefix), members)
+        location = _s3_location(document[key], payload_s3_prefix)
+        return InvokeRequest(request_id, None, location, members, job_id, line)
     check_payload_size(len(payload))
-    return InvokeRequest(request_id, payload, None, members)
+    return InvokeRequest(request_id, payload, None, members, job_id, line)
+
+
+def _job_id(value: Any, name: str = "jobId") -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not REQUEST_ID.fullmatch(value):
+        raise InvalidMessage(
+            f"{name} must be 1-128 characters of A-Z a-z 0-9 . _ : - starting with a letter or digit"
+        )
+    return value
+
+
+def _line(value: Any, name: str = "line") -> int | None:
+    if value is None:
+        return None
+    # bool is an int in Python: true is not a line number.
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LINE:
+        raise InvalidMessage(f"{name} must be a whole number from 0 to {MAX_LINE}")
+    return value
+
+
+def _line_attribute(text: str | None) -> int | None:
+    if text is None:
+        return None
+    # A Number attribute's text (SQS allows "+1", "1.0", "1e3"): only plain digits name a line.
+    if not (text.isascii() and text.isdigit() and len(text) <= len(str(MAX_LINE))):
+        raise InvalidMessage(f"message attribute Line must be a whole number from 0 to {MAX_LINE}")
+    return _line(int(text), "message attribute Line")
 
 
 def _payload(key: str, value: Any, members: dict[str, str]) -> bytes | None:
@@ -264,7 +301,8 @@ def _utf8(text: str, key: str) -> bytes:
 
 def parse_raw(raw_body: str, message_id: str, attributes: Mapping[str, Any]) -> InvokeRequest:
     """`MESSAGE_FORMAT=raw`: the body is the payload; every header member of InvokeEndpoint may travel as
-    a String message attribute named by the member (ContentType, TargetModel, ...), plus RequestId.
+    a String message attribute named by the member (ContentType, TargetModel, ...), plus RequestId, JobId
+    and Line (String or Number).
     Other attributes (the producer's own, the function's `invoker.*` bookkeeping) are not read."""
     if not isinstance(attributes, Mapping):
         raise InvalidMessage("message attributes are not a map of name to attribute")
@@ -275,12 +313,14 @@ def parse_raw(raw_body: str, message_id: str, attributes: Mapping[str, Any]) -> 
             value = _string_attribute(attributes, rule.member)
             if value is not None:
                 members[rule.member] = rule.check(value, rule.member)
+        job_id = _job_id(_string_attribute(attributes, "JobId"), "message attribute JobId")
+        line = _line_attribute(_string_attribute(attributes, "Line"))
         payload = _utf8(raw_body, "body")
         check_payload_size(len(payload))
     except InvalidMessage as exc:
         exc.request_id = request_id
         raise
-    return InvokeRequest(request_id, payload, None, members)
+    return InvokeRequest(request_id, payload, None, members, job_id, line)
 
 
 def _refuse_constant(name: str) -> Any:

@@ -15,12 +15,13 @@ from botocore.config import Config as BotoConfig
 from invoker.config import load_config
 from invoker.contract import DEFAULT_METRICS_NAMESPACE, DEFAULT_SERVICE_NAME, CapacityMode, Dimension, Env
 from invoker.events import sqs_records
-from invoker.processor import Clients, build_processor
+from invoker.processor import Clients, build_processor, ledger_writes_in_flight
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
     from aws_lambda_powertools.utilities.typing import LambdaContext
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
 
 config = load_config()  # a bad setting fails the cold start, naming the variable
@@ -73,6 +74,23 @@ def s3_client() -> S3Client:
     return _s3_client
 
 
+# The request ledger's client, only for a route that has one. Its calls sit on a message's path (the
+# claim comes before the endpoint call): short timeouts and one re-attempt, because a ledger that fails
+# is logged and bypassed, never waited out.
+# A client of its own (the shared capacity's has other retries and a default pool): every record thread
+# claims through it, and the outcome writers share it.
+ledger_dynamodb_client: DynamoDBClient | None = None
+if config.ledger is not None:
+    ledger_dynamodb_client = boto3.client(
+        "dynamodb",
+        config=BotoConfig(
+            connect_timeout=2,
+            read_timeout=5,
+            retries={"mode": "standard", "total_max_attempts": 2},
+            max_pool_connections=config.max_concurrency + ledger_writes_in_flight(config.max_concurrency) + 2,
+        ),
+    )
+
 processor = build_processor(
     config,
     Clients(
@@ -81,6 +99,7 @@ processor = build_processor(
         s3=s3_client,
         dynamodb=dynamodb_client,
         sagemaker=sagemaker_client,
+        ledger_dynamodb=ledger_dynamodb_client,
     ),
     logger=logger,
     metrics=metrics,

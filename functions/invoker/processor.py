@@ -22,6 +22,7 @@ from invoker.concurrency import AdaptiveLimiter
 from invoker.contract import Reason
 from invoker.endpoint_capacity import read_capacity
 from invoker.invocation import EndpointCaller
+from invoker.ledger import RequestLedger
 from invoker.message import MessageHandler
 from invoker.observability import BatchObservations, report_batch
 from invoker.retries import PendingRetries, Retries
@@ -158,6 +159,11 @@ class ConcurrentSqsProcessor(BatchProcessor):
     def _clean(self) -> None:
         batch = self.batch
         route = self._return_lease()
+        ledger = self._messages.ledger
+        if ledger is not None:
+            # Before the batch is reported: its outcome writes done, their failures logged and counted.
+            ledger.drain(batch.observed, self._metrics)
+            batch.observed.flush(self._log)
         self._retries.apply(batch.retries)
         report_batch(
             batch.observed,
@@ -182,6 +188,11 @@ class ConcurrentSqsProcessor(BatchProcessor):
         return RouteReport(state.capacity, state.ceiling, state.limit, report.leased_slots, report.waited_ms)
 
 
+def ledger_writes_in_flight(max_concurrency: int) -> int:
+    """Threads writing ledger outcomes: a DynamoDB write takes a fraction of an invocation's time."""
+    return max(2, min(8, max_concurrency // 2))
+
+
 def _group_of(record: dict[str, Any]) -> str | None:
     attributes = record.get("attributes")
     return attributes.get("MessageGroupId") if isinstance(attributes, dict) else None
@@ -195,6 +206,7 @@ class Clients:
     # CAPACITY_MODE=shared only: the route's budget table and the control plane's Describe calls.
     dynamodb: DynamoDBClient | None = None
     sagemaker: SageMakerClient | None = None
+    ledger_dynamodb: DynamoDBClient | None = None  # the request ledger's, only for a route that has one
 
 
 def build_processor(
@@ -212,8 +224,18 @@ def build_processor(
     caller = EndpointCaller(config, clients.runtime, clients.s3, limiter, pacing)
     retries = Retries(config, clients.sqs, rng=pacing.rng, logger=logger)
     writer = Writer(config, clients.sqs, clients.s3)
+    ledger = None
+    if config.ledger is not None:
+        if clients.ledger_dynamodb is None:
+            raise ValueError("the route has a request ledger (LEDGER_TABLE) but no DynamoDB client was given")
+        ledger = RequestLedger(
+            config.ledger,
+            clients.ledger_dynamodb,
+            endpoint_name=config.endpoint_name,
+            writes_in_flight=ledger_writes_in_flight(config.max_concurrency),
+        )
     return ConcurrentSqsProcessor(
-        MessageHandler(config, caller, writer, retries),
+        MessageHandler(config, caller, writer, retries, ledger),
         retries,
         limiter=limiter,
         logger=logger,

@@ -57,7 +57,7 @@ class SendFailed(Exception):
 class _Queued:
     message: OutgoingMessage
     size: int
-    future: Future[None]
+    future: Future[str]
 
 
 class SqsBatchSender:
@@ -85,8 +85,9 @@ class SqsBatchSender:
         self._in_flight = 0
         self._groups_in_flight: set[str] = set()
 
-    def send(self, message: OutgoingMessage) -> None:
-        future: Future[None] = Future()
+    def send(self, message: OutgoingMessage) -> str:
+        """The message id SQS gave the message (the request ledger records where a result went)."""
+        future: Future[str] = Future()
         size = message.size()  # outside the lock, and so that taking a batch cannot fail
         if size > SQS_MAX_MESSAGE_BYTES:
             # Refused here: in a SendMessageBatch call it could fail the other entries too.
@@ -94,7 +95,7 @@ class SqsBatchSender:
         with self._lock:
             self._pending.append(_Queued(message, size, future))
         self._drain()
-        future.result()
+        return future.result()
 
     def _drain(self) -> None:
         """Sends batches while there is room and something to take; whoever finishes a call looks again,
@@ -140,7 +141,7 @@ class SqsBatchSender:
         self._pending = [queued for index, queued in enumerate(self._pending) if index not in taken]
         return batch
 
-    def _send_batch(self, batch: list[tuple[OutgoingMessage, Future[None]]]) -> None:
+    def _send_batch(self, batch: list[tuple[OutgoingMessage, Future[str]]]) -> None:
         entries: list[SendMessageBatchRequestEntryTypeDef] = []
         for index, (message, _) in enumerate(batch):
             entry: SendMessageBatchRequestEntryTypeDef = {"Id": str(index), "MessageBody": message.body}
@@ -158,9 +159,10 @@ class SqsBatchSender:
                 future.set_exception(SendFailed(type(exc).__name__, str(exc)))
             return
         failed = {item["Id"]: item for item in response.get("Failed", [])}
+        sent = {item["Id"]: item.get("MessageId", "") for item in response.get("Successful", [])}
         for index, (_, future) in enumerate(batch):
             failure = failed.get(str(index))
             if failure is None:
-                future.set_result(None)
+                future.set_result(sent.get(str(index), ""))
             else:
                 future.set_exception(SendFailed(failure.get("Code", "Failed"), failure.get("Message", "")))

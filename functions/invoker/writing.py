@@ -36,6 +36,16 @@ _SAFE_KEY_PART = re.compile(r"[A-Za-z0-9_-]{1,128}")
 class DeadLetterWritten:
     body_s3_uri: str | None  # where the original body went, when it did not fit in the letter
     trimmed: dict[str, Any] | None  # what was left out to fit SQS's limits, when anything was
+    message_id: str | None = None  # the letter's id on the dead-letter queue
+
+
+@dataclass(frozen=True, slots=True)
+class ResultWritten:
+    """Where a result went (the request ledger records it): its message id on the results queue and/or
+    the S3 URI of the result document (bucket only) or of its body (too large for SQS)."""
+
+    queue_message_id: str | None = None
+    s3_uri: str | None = None
 
 
 class DeadLetterFailed(RetryLater):
@@ -58,11 +68,11 @@ class Writer:
         )
 
     # -- results -------------------------------------------------------------------------------------------
-    def write_result(self, info: RecordInfo, invocation: Invocation) -> None:
+    def write_result(self, info: RecordInfo, invocation: Invocation) -> ResultWritten:
         """Raises RetryLater (RESULT_DELIVERY_FAILED) when the result could not be written, and
         InvocationError (RESULT_TOO_LARGE) when it never can be."""
         try:
-            self._write_result(info, invocation)
+            return self._write_result(info, invocation)
         except InvocationError:
             raise
         except Exception as exc:
@@ -70,15 +80,17 @@ class Writer:
                 Reason.RESULT_DELIVERY_FAILED, f"{type(exc).__name__}: {exc}", summary=code_of(exc)
             ) from exc
 
-    def _write_result(self, info: RecordInfo, invocation: Invocation) -> None:
+    def _write_result(self, info: RecordInfo, invocation: Invocation) -> ResultWritten:
         config = self._config
         if config.results_mode is ResultsMode.DISCARD:
-            return
+            return ResultWritten()
         if self._results is None:
             # Bucket only: the whole result is one object keyed by the request id.
             text = _dumps(self._document(info, invocation, None))
-            self._put_object(f"{config.results_prefix}{info.request_id}.json", text, "application/json")
-            return
+            key = f"{config.results_prefix}{info.request_id}.json"
+            self._put_object(key, text, "application/json")
+            return ResultWritten(s3_uri=f"s3://{config.results_bucket}/{key}")
+        body_uri: str | None = None
         text = _dumps(self._document(info, invocation, None))
         size = message_size(text)  # UTF-8 bytes, the way SQS counts them (the document is not ASCII-only)
         if size > SQS_MAX_MESSAGE_BYTES:
@@ -90,13 +102,15 @@ class Writer:
             key = f"{config.results_prefix}{info.request_id}.body"
             content_type = invocation.response.get("ContentType") or "application/octet-stream"
             self._put_object(key, invocation.body, content_type)
-            text = _dumps(self._document(info, invocation, f"s3://{config.results_bucket}/{key}"))
+            body_uri = f"s3://{config.results_bucket}/{key}"
+            text = _dumps(self._document(info, invocation, body_uri))
         try:
-            self._results.send(_outgoing(self._results.queue_url, text, info))
+            message_id = self._results.send(_outgoing(self._results.queue_url, text, info))
         except SendFailed as exc:
             raise RetryLater(
                 Reason.RESULT_DELIVERY_FAILED, f"results queue: {exc}", summary=f"results queue: {exc.code}"
             ) from exc
+        return ResultWritten(queue_message_id=message_id or None, s3_uri=body_uri)
 
     def _document(self, info: RecordInfo, invocation: Invocation, s3_uri: str | None) -> dict[str, Any]:
         source = ResultSource(
@@ -164,7 +178,7 @@ class Writer:
             letter = dead_letters.fit(dead_letters.pointer_body(uri), ours, producer)
             assert letter is not None  # a short body with our attributes always fits
         try:
-            self._dead_letters.send(
+            letter_id = self._dead_letters.send(
                 _outgoing(self._config.dead_letter_queue_url, letter.body, info, letter.attributes)
             )
         except SendFailed as exc:
@@ -179,7 +193,9 @@ class Writer:
                 "error_text_trimmed": letter.error_trimmed,
                 "size": message_size(letter.body, letter.attributes),
             }
-        return DeadLetterWritten(uri_attribute.get("StringValue") if uri_attribute else None, trimmed)
+        return DeadLetterWritten(
+            uri_attribute.get("StringValue") if uri_attribute else None, trimmed, letter_id or None
+        )
 
     def _store_body(self, info: RecordInfo, body: str) -> str:
         """The original body, as the exact UTF-8 bytes SQS delivered, in the dead-letter bucket."""

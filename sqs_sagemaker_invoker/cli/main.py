@@ -5,7 +5,7 @@ usual AWS profile and region) or the local stack (`--local`, from .local-stack/o
 the same code: both are a dict of stack outputs (see sqs_sagemaker_invoker.cli.target).
 
 This root owns the global options only; each command group is a module beside it (send, results, dlq,
-status, trace, local) holding its command, its options and its rendering.
+status, trace, request, local) holding its command, its options and its rendering.
 """
 
 import importlib.metadata
@@ -28,6 +28,7 @@ from sqs_sagemaker_invoker.cli.options import (
     StateDirOption,
     TargetOptions,
 )
+from sqs_sagemaker_invoker.cli.request import request
 from sqs_sagemaker_invoker.cli.results import results
 from sqs_sagemaker_invoker.cli.send import send
 from sqs_sagemaker_invoker.cli.status import status
@@ -56,6 +57,7 @@ app.command()(results)
 app.add_typer(dlq, name="dlq")
 app.command()(status)
 app.command()(trace)
+app.command()(request)
 app.add_typer(local, name="local")
 
 if no_color():

@@ -58,6 +58,7 @@ class Route:
     payload_s3_prefix: str | None = None
     function_name: str | None = None
     log_group_name: str | None = None
+    ledger_table: str | None = None  # with ledger.enabled
 
     @property
     def fifo(self) -> bool:
@@ -108,6 +109,7 @@ def routes_from_outputs(outputs: Mapping[str, str], descriptions: Mapping[str, s
                 payload_s3_prefix=outputs.get(prefix + RouteOutput.PAYLOAD_S3_PREFIX),
                 function_name=outputs.get(prefix + RouteOutput.FUNCTION_NAME),
                 log_group_name=outputs.get(prefix + RouteOutput.LOG_GROUP_NAME),
+                ledger_table=outputs.get(prefix + RouteOutput.LEDGER_TABLE_NAME),
             )
         )
     return routes

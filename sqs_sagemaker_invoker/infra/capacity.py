@@ -65,7 +65,7 @@ def stack_capacity_table(scope: Construct) -> dynamodb.Table:
         # again when it is missing. Queues, which hold the messages, are deleted with the stack too.
         removal_policy=cdk.RemovalPolicy.DESTROY,
     )
-    suppressions.accept(table, suppressions.CAPACITY_TABLE_OWNED_KEY, suppressions.CAPACITY_TABLE_NO_PITR)
+    suppressions.accept(table, suppressions.TABLE_OWNED_KEY, suppressions.CAPACITY_TABLE_NO_PITR)
     cdk.CfnOutput(
         stack,
         StackOutput.CAPACITY_TABLE_NAME.value,

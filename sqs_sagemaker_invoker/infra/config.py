@@ -13,11 +13,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Literal
 
 from invoker.contract import (
+    DEFAULT_LEDGER_DEDUPE_SECONDS,
+    DEFAULT_LEDGER_EXPIRE_DAYS,
     DEFAULT_METRICS_NAMESPACE,
     DEFAULT_SERVICE_NAME,
     CapacityMode,
     Env,
     MessageFormat,
+    ledger_key_prefix,
 )
 
 if TYPE_CHECKING:
@@ -110,6 +113,16 @@ class CapacityConfig:
 
 
 @dataclass(frozen=True)
+class LedgerConfig:
+    """The request ledger (cdk.json `ledger`): opt-in, one item per request in the stack's ledger table."""
+
+    enabled: bool = False
+    # A request that ended this recently is answered as a duplicate, not invoked again.
+    dedupe_seconds: int = DEFAULT_LEDGER_DEDUPE_SECONDS
+    expire_days: int = DEFAULT_LEDGER_EXPIRE_DAYS
+
+
+@dataclass(frozen=True)
 class RouteConfig:
     name: str
     endpoint_name: str
@@ -142,6 +155,7 @@ class RouteConfig:
     capacity: CapacityConfig = field(default_factory=CapacityConfig)
     # Opt-in: the endpoint's variant (or inference component) scales with this route's backlog.
     scaling: ScalingPolicy | None = None
+    ledger: LedgerConfig = field(default_factory=LedgerConfig)
 
     @property
     def visibility_timeout_seconds(self) -> int:
@@ -213,6 +227,7 @@ def function_environment(  # noqa: PLR0913 - one keyword per resource the enviro
     service: str,
     capacity_table: str | None = None,
     capacity_key: str | None = None,
+    ledger_table: str | None = None,
 ) -> dict[str, str]:
     """The function's environment variables, exactly as the contract in docs/design.md.
 
@@ -228,6 +243,8 @@ def function_environment(  # noqa: PLR0913 - one keyword per resource the enviro
         raise ValueError(
             f"route {route.name}: capacity_table and capacity_key must be given iff capacity.mode is shared"
         )
+    if (ledger_table is not None) != route.ledger.enabled:
+        raise ValueError(f"route {route.name}: ledger_table must be given iff ledger.enabled is on")
     env = {
         Env.ENDPOINT_NAME: route.endpoint_name,
         Env.DEAD_LETTER_QUEUE_URL: dlq_url,
@@ -265,6 +282,11 @@ def function_environment(  # noqa: PLR0913 - one keyword per resource the enviro
             env[Env.CAPACITY_VARIANT] = capacity.variant_name
         if capacity.inference_component_name is not None:
             env[Env.CAPACITY_INFERENCE_COMPONENT] = capacity.inference_component_name
+    if ledger_table is not None:
+        env[Env.LEDGER_TABLE] = ledger_table
+        env[Env.LEDGER_KEY_PREFIX] = ledger_key_prefix(route.name)
+        env[Env.LEDGER_DEDUPE_SECONDS] = str(route.ledger.dedupe_seconds)
+        env[Env.LEDGER_EXPIRE_DAYS] = str(route.ledger.expire_days)
     return env
 
 

@@ -18,6 +18,8 @@ from invoker.contract import (
     DEFAULT_METRICS_NAMESPACE,
     DEFAULT_SERVICE_NAME,
     ENDPOINT_NAME,
+    LEDGER_DEDUPE_SECONDS_RANGE,
+    LEDGER_EXPIRE_DAYS_RANGE,
     MAX_CONCURRENCY_RANGE,
     MAX_RECEIVE_COUNT_RANGE,
     READ_TIMEOUT_SECONDS_RANGE,
@@ -42,6 +44,7 @@ from sqs_sagemaker_invoker.infra.config import (
     UNBATCHED_MAX_BATCH_SIZE,
     AppConfig,
     CapacityConfig,
+    LedgerConfig,
     ProvisionedPollers,
     ResultsConfig,
     RouteConfig,
@@ -172,7 +175,7 @@ _ROUTE_KEYS = (
     "provisionedPollers", "endpointCallsInFlight", "memoryMb", "timeoutSeconds", "visibilityTimeoutMultiplier",
     "maxReceiveCount", "retryBaseSeconds", "retryMaxSeconds", "messageFormat", "results", "largePayloads",
     "oldestMessageAlarmSeconds", "readTimeoutSeconds", "deadlineMarginSeconds", "logRetentionDays",
-    "logLevel", "logPayloads", "tracing", "runtime", "architecture", "capacity", "scaling",
+    "logLevel", "logPayloads", "tracing", "runtime", "architecture", "capacity", "scaling", "ledger",
 )  # fmt: skip
 
 _DEFAULTS = RouteConfig(name="x", endpoint_name="x")
@@ -325,7 +328,24 @@ def parse_route(raw: Any, path: str) -> RouteConfig:  # noqa: PLR0912, PLR0915 -
         runtime=runtime,
         capacity=capacity,
         scaling=scaling,
+        ledger=_parse_ledger(obj.get("ledger", {}), f"{path}.ledger"),
     )
+
+
+def _parse_ledger(raw: Any, path: str) -> LedgerConfig:
+    d = LedgerConfig()
+    obj = JsonObject(raw, path, ("enabled", "dedupeSeconds", "expireDays"))
+    ledger = LedgerConfig(
+        enabled=obj.boolean("enabled", d.enabled),
+        dedupe_seconds=obj.integer("dedupeSeconds", d.dedupe_seconds, *LEDGER_DEDUPE_SECONDS_RANGE),
+        expire_days=obj.integer("expireDays", d.expire_days, *LEDGER_EXPIRE_DAYS_RANGE),
+    )
+    if ledger.dedupe_seconds > ledger.expire_days * 86_400:
+        raise RouteConfigError(
+            f"{path}.dedupeSeconds: {ledger.dedupe_seconds} outlasts expireDays ({ledger.expire_days} days):"
+            " a request whose item has expired can no longer be recognised as a duplicate"
+        )
+    return ledger
 
 
 _CAPACITY_KEYS = ("mode", "concurrencyPerInstance", "variantName", "inferenceComponentName", "refreshSeconds")

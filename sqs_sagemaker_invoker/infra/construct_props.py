@@ -51,6 +51,9 @@ NESTED_PROP_KEYS = {
     "results_bucket": "results.bucket",
     "results_expire_days": "results.expireDays",
     "provisioned_pollers": "provisionedPollers",
+    "ledger": "ledger.enabled",
+    "ledger_dedupe_seconds": "ledger.dedupeSeconds",
+    "ledger_expire_days": "ledger.expireDays",
     "capacity_mode": "capacity.mode",
     "concurrency_per_instance": "capacity.concurrencyPerInstance",
     "capacity_variant_name": "capacity.variantName",
@@ -102,6 +105,13 @@ def route_config_from_props(path: str, props: Mapping[str, Any]) -> RouteConfig:
     }  # fmt: skip
     if results:
         raw["results"] = results
+    ledger = {
+        json_key: props[prop]
+        for prop, json_key in (("ledger", "enabled"), ("ledger_dedupe_seconds", "dedupeSeconds"), ("ledger_expire_days", "expireDays"))
+        if props.get(prop) is not None
+    }  # fmt: skip
+    if ledger:
+        raw["ledger"] = ledger
     pollers = props.get("provisioned_pollers")
     if pollers is not None:
         if not isinstance(pollers, tuple) or len(pollers) != 2:
@@ -188,6 +198,9 @@ def route_props(route: RouteConfig) -> dict[str, Any]:
         "capacity_variant_name": route.capacity.variant_name,
         "inference_component_name": route.capacity.inference_component_name,
         "capacity_refresh_seconds": route.capacity.refresh_seconds,
+        "ledger": route.ledger.enabled,
+        "ledger_dedupe_seconds": route.ledger.dedupe_seconds,
+        "ledger_expire_days": route.ledger.expire_days,
     }
     if route.scaling is not None:
         policy = route.scaling
@@ -216,7 +229,7 @@ _POLLER_BOUND = {
 }
 # The keys a message names: nested ones, and camelCase words (plain words such as "name" are prose too).
 _JSON_KEY = re.compile(
-    r"\b(?:results\.\w+|provisionedPollers\.\w+|capacity\.\w+|scaling\.\w+|[a-z]+[A-Z]\w*)\b"
+    r"\b(?:results\.\w+|ledger\.\w+|provisionedPollers\.\w+|capacity\.\w+|scaling\.\w+|[a-z]+[A-Z]\w*)\b"
 )
 
 

@@ -30,6 +30,7 @@ class RouteOutput(StrEnum):
     PAYLOAD_S3_PREFIX = "PayloadS3Prefix"  # only with largePayloads
     FUNCTION_NAME = "FunctionName"
     LOG_GROUP_NAME = "LogGroupName"
+    LEDGER_TABLE_NAME = "LedgerTableName"  # only with ledger.enabled
 
 
 ROUTE_OUTPUT_DESCRIPTIONS: Final[dict[RouteOutput, str]] = {
@@ -42,6 +43,7 @@ ROUTE_OUTPUT_DESCRIPTIONS: Final[dict[RouteOutput, str]] = {
     RouteOutput.PAYLOAD_S3_PREFIX: "bodyS3Uri must start with this",
     RouteOutput.FUNCTION_NAME: "invoker function",
     RouteOutput.LOG_GROUP_NAME: "the function's log group",
+    RouteOutput.LEDGER_TABLE_NAME: "request ledger table (items keyed <route>/<request id>)",
 }
 
 

@@ -37,6 +37,8 @@ from sqs_sagemaker_invoker.infra.construct_props import (
     route_config_from_props,
 )
 from sqs_sagemaker_invoker.infra.function_settings import RETENTION_DAYS, RUNTIMES
+from sqs_sagemaker_invoker.infra.ledger_table import grant_route
+from sqs_sagemaker_invoker.infra.ledger_table import ledger_table as ledger_table_of
 from sqs_sagemaker_invoker.infra.outputs_and_alarms import (
     RouteOutput,
     Watched,
@@ -122,12 +124,17 @@ class SageMakerInvokerRoute(Construct):
         alarm_topic: sns.ITopic | None = None,
         metrics_namespace: str = DEFAULT_METRICS_NAMESPACE,
         service_name: str = DEFAULT_SERVICE_NAME,
+        ledger: bool = False,
+        ledger_dedupe_seconds: int = 86_400,
+        ledger_expire_days: int = 30,
+        ledger_table: dynamodb.ITable | None = None,
     ) -> None:
         """`route_name` defaults to the construct id in kebab case ("BulkScoring" -> "bulk-scoring");
         `max_concurrency` (the event source mapping's cap on concurrent function instances) to 2, or no
         cap with `provisioned_pollers=(min, max)`; `alarm_topic` receives the alarms' state changes. A
         shared-capacity route (the default) keeps its budget in `capacity_table`, by default the host
-        stack's own capacity table (created once per stack). See docs/construct.md for every prop."""
+        stack's own capacity table (created once per stack). `ledger=True` records each request in
+        `ledger_table` (default: the stack's own, created once). See docs/construct.md for every prop."""
         # The route settings among the parameters, read before anything else is bound.
         settings: dict[str, Any] = {key: value for key, value in locals().items() if key in _ROUTE_SETTINGS}
         settings["route_name"] = route_name or kebab_case(construct_id)
@@ -162,6 +169,9 @@ class SageMakerInvokerRoute(Construct):
         if route.capacity.shared:
             self.capacity_table = capacity_table or capacity.stack_capacity_table(self)
             self.capacity_key = capacity_key(stack.stack_name, route.name)
+        self.ledger_table: dynamodb.ITable | None = None
+        if route.ledger.enabled:
+            self.ledger_table = ledger_table if ledger_table is not None else ledger_table_of(self)
         self._add_function(route, metrics_namespace=metrics_namespace, service_name=service_name)
         self._add_event_source(route)
         self._add_alarms(route, stack.stack_name, alarm_topic)
@@ -305,7 +315,10 @@ class SageMakerInvokerRoute(Construct):
             service=service_name,
             capacity_table=self.capacity_table.table_name if self.capacity_table is not None else None,
             capacity_key=self.capacity_key,
+            ledger_table=self.ledger_table.table_name if self.ledger_table is not None else None,
         )
+        if self.ledger_table is not None:
+            grant_route(self.ledger_table, self.role, route.name)
         self.function = lambda_.Function(
             self,
             "Function",
@@ -417,6 +430,7 @@ class SageMakerInvokerRoute(Construct):
             RouteOutput.PAYLOAD_S3_PREFIX: self.payload_s3_prefix,
             RouteOutput.FUNCTION_NAME: self.function.function_name,
             RouteOutput.LOG_GROUP_NAME: self.log_group.log_group_name,
+            RouteOutput.LEDGER_TABLE_NAME: self.ledger_table.table_name if self.ledger_table else None,
         }
         for output, value in values.items():
             if value is not None:

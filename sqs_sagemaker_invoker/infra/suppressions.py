@@ -61,13 +61,16 @@ BUCKET_NO_VERSIONING = Decision(
     ),
 )
 
-# The capacity table (one small item per shared route: the budget its function instances lease from).
-CAPACITY_TABLE_OWNED_KEY = Decision(
+# The stack's DynamoDB tables: the capacity table (one small item per shared route: the budget its
+# function instances lease from) and the request ledger (one item per request).
+TABLE_OWNED_KEY = Decision(
     checkov=("CKV_AWS_119",),
     reason=(
-        "Encrypted at rest with DynamoDB's service-owned key, the same decision as the queues (SSE-SQS) and "
-        "buckets (SSE-S3): the items hold slot counts, lease times and the endpoint's instance count, no "
-        "payload. A customer-managed key would cost a key fee plus a KMS request per lease."
+        "Encrypted at rest with a key DynamoDB owns, the same decision as the queues (SSE-SQS) and buckets "
+        "(SSE-S3); checkov accepts only a customer-managed key. The capacity table holds slot counts, lease "
+        "times and the endpoint's instance count; the ledger holds request ids, states, reasons and where "
+        "results are; neither holds payloads. A customer-managed key would cost a key fee plus a KMS "
+        "request on every lease and ledger write, and the CLI's readers would need key-policy grants."
     ),
 )
 CAPACITY_TABLE_NO_PITR = Decision(
@@ -144,7 +147,7 @@ ALL: tuple[Decision, ...] = (
     QUEUE_SQS_MANAGED_KEY,
     BUCKET_ACCESS_LOGS,
     BUCKET_NO_VERSIONING,
-    CAPACITY_TABLE_OWNED_KEY,
+    TABLE_OWNED_KEY,
     CAPACITY_TABLE_NO_PITR,
     LOG_GROUP_DEFAULT_ENCRYPTION,
     FUNCTION_ENVIRONMENT_DEFAULT_KEY,

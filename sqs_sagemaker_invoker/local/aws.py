@@ -81,6 +81,7 @@ class RouteResources:
     # The stack's capacity table and this route's item in it: set iff the route's capacity is shared.
     capacity_table: str | None = None
     capacity_key: str | None = None
+    ledger_table: str | None = None  # the stack's, when this route enables the ledger
 
     def outputs(self) -> dict[str, str]:
         values = {
@@ -93,6 +94,7 @@ class RouteResources:
             RouteOutput.PAYLOAD_S3_PREFIX: self.payload_s3_prefix,
             RouteOutput.FUNCTION_NAME: self.function_name,
             RouteOutput.LOG_GROUP_NAME: f"/aws/lambda/{self.function_name}",
+            RouteOutput.LEDGER_TABLE_NAME: self.ledger_table,
         }
         return {route_output_key(self.route.name, k): v for k, v in values.items() if v is not None}
 
@@ -109,6 +111,7 @@ class RouteResources:
             service=app.service_name,
             capacity_table=self.capacity_table,
             capacity_key=self.capacity_key,
+            ledger_table=self.ledger_table,
         )
 
 
@@ -148,7 +151,12 @@ def create_capacity_table(app: AppConfig, endpoint_url: str) -> str:
 
 
 def create_route_resources(
-    app: AppConfig, route: RouteConfig, endpoint_url: str, *, capacity_table: str | None = None
+    app: AppConfig,
+    route: RouteConfig,
+    endpoint_url: str,
+    *,
+    capacity_table: str | None = None,
+    ledger_table: str | None = None,
 ) -> RouteResources:
     """Create one route's queues, redrive policy, results queue/bucket and log group as sqs_sagemaker_invoker/infra/route_storage.py does.
 
@@ -218,6 +226,7 @@ def create_route_resources(
         dead_letter_bucket=dead_letter_bucket,
         capacity_table=capacity_table if shared else None,
         capacity_key=capacity_key(app.stack_name, route.name) if shared else None,
+        ledger_table=ledger_table if route.ledger.enabled else None,
     )
 
 

@@ -34,7 +34,9 @@ from sqs_sagemaker_invoker.local.aws import (
     create_route_resources,
     needs_capacity_table,
 )
+from sqs_sagemaker_invoker.local.context import read_context, with_route_overrides
 from sqs_sagemaker_invoker.local.esm import EventSourceEmulator, EventSourceSpec
+from sqs_sagemaker_invoker.local.ledger_table import create_ledger_table
 from sqs_sagemaker_invoker.local.stand_ins import MotoServer
 from sqs_sagemaker_invoker.local.telemetry import TelemetryShipper
 from sqs_sagemaker_invoker.local.worker import FunctionSpec
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
     from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
@@ -59,25 +62,6 @@ log = logging.getLogger(__name__)
 # upwards (or --project-dir); else the source checkout this module runs from, when run uninstalled.
 ROOT = find_project_dir() or Path(__file__).resolve().parents[2]
 STATE_DIR_NAME = ".local-stack"
-
-
-def read_context(cdk_json: Path) -> dict[str, Any]:
-    """The ``context`` object of a cdk.json (what ``load_app_config`` reads)."""
-    data = json.loads(cdk_json.read_text(encoding="utf-8"))
-    context = data.get("context") if isinstance(data, dict) else None
-    if not isinstance(context, dict):
-        raise ValueError(f'{cdk_json}: has no "context" object')
-    return context
-
-
-def with_route_overrides(context: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """The context with ``overrides`` (route settings, cdk.json spelling) applied to every route."""
-    app = context["invoker"]
-    if isinstance(app, str):
-        app = json.loads(app)
-    app = dict(app)
-    app["routes"] = [{**route, **overrides} for route in app.get("routes", [])]
-    return {**context, "invoker": app}
 
 
 @dataclass
@@ -122,6 +106,7 @@ class LocalStack:
         self.autoscalers: dict[str, LocalAutoscaler] = {}
         self.routes: dict[str, RouteResources] = {}
         self.capacity_table: str | None = None
+        self.ledger_table: str | None = None
         self.outputs: dict[str, str] = {}
         self._exit = contextlib.ExitStack()
 
@@ -153,9 +138,14 @@ class LocalStack:
         self.moto.wait_started()
         if needs_capacity_table(self.app):
             self.capacity_table = create_capacity_table(self.app, self.moto.url)
+        self.ledger_table = create_ledger_table(self.app, self.moto.url)
         for route in self.app.routes:
             self.routes[route.name] = create_route_resources(
-                self.app, route, self.moto.url, capacity_table=self.capacity_table
+                self.app,
+                route,
+                self.moto.url,
+                capacity_table=self.capacity_table,
+                ledger_table=self.ledger_table,
             )
         self._create_stack_resources()
         mirror = self.options.state_dir / "logs" if self.options.state_dir is not None else None
@@ -278,6 +268,7 @@ class LocalStack:
             "AWS_ENDPOINT_URL_S3": self.moto.url,
             "AWS_ENDPOINT_URL_CLOUDWATCH": self.moto.url,
             "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": self.moto.url,
+            "AWS_ENDPOINT_URL_DYNAMODB": self.moto.url,
             "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.emulator.url,
             "AWS_ACCESS_KEY_ID": CREDENTIALS[0],
             "AWS_SECRET_ACCESS_KEY": CREDENTIALS[1],
@@ -367,6 +358,9 @@ class LocalStack:
 
     def logs(self) -> CloudWatchLogsClient:
         return boto3.client("logs", **client_kwargs(self.moto.url))
+
+    def dynamodb(self) -> DynamoDBClient:
+        return boto3.client("dynamodb", **client_kwargs(self.moto.url))
 
     def sagemaker_runtime(self) -> SageMakerRuntimeClient:
         assert self.emulator is not None

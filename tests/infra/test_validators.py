@@ -31,12 +31,14 @@ LARGE_PAYLOADS_CONFIG: dict[str, Any] = {
             "endpointName": "big-model",
             "largePayloads": True,
             "results": {"queue": True, "bucket": True},
+            # the request ledger's table and grants are checked in this shape
+            "ledger": {"enabled": True},
         }
     ]
 }
 
 SHAPES = ("standard", "fifo", "two_routes", "large_payloads", "scaled", "construct_example")
-STRIPPED = "stripped"  # the standard template without its decisions, and with one invalid property
+STRIPPED = "stripped"  # the large-payloads template (ledger included) without its decisions, and with one invalid property
 
 
 def offline_checkov_env() -> dict[str, str]:
@@ -92,7 +94,8 @@ def templates(
     out = tmp_path_factory.mktemp("validators")
     bodies = {name: shape.json for name, shape in shapes.items()}
     bodies["construct_example"] = construct_example  # docs/examples/construct_app.py, an app of its own
-    bodies[STRIPPED] = strip_decisions(standard.json)
+    # The shape with every kind of resource the decisions cover (the ledger's table among them).
+    bodies[STRIPPED] = strip_decisions(large_payloads.json)
     queue = next(r for r in bodies[STRIPPED]["Resources"].values() if r["Type"] == "AWS::SQS::Queue")
     queue["Properties"]["VisibilityTimeoutSecs"] = 30  # not a property of AWS::SQS::Queue
     paths = {}
@@ -222,7 +225,7 @@ def test_every_checkov_skip_is_a_decision_and_every_decision_is_used(
 def test_both_tools_report_a_template_without_the_decisions(
     cfn_lint_matches: dict[str, list[dict[str, Any]]], checkov_results: dict[str, dict[str, list[Any]]]
 ) -> None:
-    # GIVEN the standard template without the decisions' Metadata, and with a property SQS does not have
+    # GIVEN a template without the decisions' Metadata, and with a property SQS does not have
     # WHEN both tools check it
     linted = {m["Rule"]["Id"] for m in cfn_lint_matches[STRIPPED]}
     failed = {c["check_id"] for c in checkov_results[STRIPPED]["failed"]}

@@ -116,10 +116,12 @@ class FakeSqs:
         ok = [e for e in Entries if sqs_size(e) <= SQS_LIMIT]
         failed = [e for e in Entries if sqs_size(e) > SQS_LIMIT]
         with self._lock:
-            self.sent.setdefault(QueueUrl, []).extend(ok)
+            sent = self.sent.setdefault(QueueUrl, [])
+            ids = [f"{QueueUrl.rsplit('/', 1)[-1]}-{len(sent) + i}" for i in range(len(ok))]
+            sent.extend(ok)
             self.refused.extend(failed)
         return {
-            "Successful": [{"Id": e["Id"]} for e in ok],
+            "Successful": [{"Id": e["Id"], "MessageId": mid} for e, mid in zip(ok, ids, strict=True)],
             "Failed": [
                 {"Id": e["Id"], "Code": "InvalidParameterValue", "Message": "too long", "SenderFault": True}
                 for e in failed

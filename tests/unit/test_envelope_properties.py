@@ -221,7 +221,7 @@ attribute_values = st.one_of(
     json_values,
 )
 attribute_names = st.one_of(
-    st.sampled_from([rule[0] for rule in MODEL.values()] + ["RequestId"]),
+    st.sampled_from([rule[0] for rule in MODEL.values()] + ["RequestId", "JobId", "Line"]),
     st.builds(lambda s: "invoker." + s, texts),
     texts,
 )
@@ -235,13 +235,17 @@ def test_raw_mode_never_fails_otherwise_than_by_refusing(attributes: dict[str, A
 
     def valid() -> bool:
         for name, attribute in attributes.items():
-            if (name not in members and name != "RequestId") or attribute is None:
+            if (name not in members and name not in ("RequestId", "JobId", "Line")) or attribute is None:
                 continue  # not read: the producer's own, the function's bookkeeping, or absent
             text = attribute.get("stringValue") if isinstance(attribute, dict) else None
             if not isinstance(text, str):
                 return False
-            if name == "RequestId":
+            if name in ("RequestId", "JobId"):
                 if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}", text):
+                    return False
+            elif name == "Line":
+                # the request's line in its job: plain digits, at most 2^53 - 1
+                if not (re.fullmatch(r"[0-9]{1,16}", text) and int(text) <= 2**53 - 1):
                     return False
             elif not valid_member(members[name], text):
                 return False

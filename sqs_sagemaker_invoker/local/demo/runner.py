@@ -23,6 +23,7 @@ from rich.progress import (
 )
 
 from sqs_sagemaker_invoker.infra.config_loader import load_app_config
+from sqs_sagemaker_invoker.local.context import read_context
 from sqs_sagemaker_invoker.local.demo.phases import Timeline, run_fault_phases
 from sqs_sagemaker_invoker.local.demo.readback import (
     OutcomeReader,
@@ -40,7 +41,7 @@ from sqs_sagemaker_invoker.local.demo.report import (
     tally,
 )
 from sqs_sagemaker_invoker.local.demo.workload import WorkloadSender, build_workload
-from sqs_sagemaker_invoker.local.stack import ROOT, LocalStack, StackOptions, read_context
+from sqs_sagemaker_invoker.local.stack import ROOT, LocalStack, StackOptions
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -19,12 +19,13 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from sqs_sagemaker_invoker.infra.config_loader import load_app_config
+from sqs_sagemaker_invoker.local.context import read_context
 from sqs_sagemaker_invoker.local.demo.chart import text_chart, write_png
 from sqs_sagemaker_invoker.local.demo.config import DemoConfig, ScalingDemoConfig
 from sqs_sagemaker_invoker.local.demo.report import print_table, print_verdict
 from sqs_sagemaker_invoker.local.demo.runner import Demo
 from sqs_sagemaker_invoker.local.demo.workload import RESULT, build_uniform_workload
-from sqs_sagemaker_invoker.local.stack import ROOT, LocalStack, StackOptions, read_context
+from sqs_sagemaker_invoker.local.stack import ROOT, LocalStack, StackOptions
 
 if TYPE_CHECKING:
     from pathlib import Path

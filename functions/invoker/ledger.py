@@ -1,0 +1,474 @@
+"""The request ledger (opt-in per route): one DynamoDB item per request id, its state and timeline, so
+that "where is my request?" has an answer, and a request that already ended is paid for once.
+
+Each delivery of a message first *claims* its request (one conditional UpdateItem, before the endpoint
+is called): the claim succeeds when nobody holds the request, and fails, returning the item as it was,
+when the request already ended (a duplicate: acknowledged, not invoked, no second result) or another
+delivery holds an unexpired claim (`in_progress_elsewhere`: it comes back later). A claim lasts as long
+as the Lambda invocation that made it can run, so a dead instance's claim expires by itself. The outcome
+(delivered, retrying, dead_lettered) is written afterwards, off the record's thread, by a small pool,
+and the batch waits for those writes only at its end.
+
+The ledger is an account of the work, never a gate that can lose it: a ledger call that fails is
+logged with its error code and counted, and the message goes on as if there were no ledger (its
+outcome stands; at worst a request is invoked again later). Why not Powertools' Idempotency utility:
+docs/function.md#why-not-powertools-idempotency.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, NoReturn
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from invoker.contract import LedgerAttribute as A
+from invoker.contract import LedgerState, Metric, Reason
+from invoker.outcomes import RetryLater
+from invoker.writing import code_of
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from aws_lambda_powertools import Metrics
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+    from invoker.config import LedgerSettings
+    from invoker.envelope import InvokeRequest
+    from invoker.observability import BatchObservations
+    from invoker.records import RecordInfo
+    from invoker.writing import ResultWritten
+
+# A Lambda invocation runs 900 s at most: a claim made without a deadline (tests, tools) lasts that long.
+_CLAIM_WITHOUT_DEADLINE_SECONDS: Final = 900
+_CONDITION_FAILED: Final = "ConditionalCheckFailedException"
+ENDED: Final = frozenset({LedgerState.DELIVERED, LedgerState.DEAD_LETTERED})
+
+# The state machine: which states a write may move a request out of, per target state (None: no item
+# yet). Guards always apply on top: out of INVOKING only when its claim has expired or is the writer's
+# own; out of DELIVERED / DEAD_LETTERED only when the request ended before the dedupe window (a
+# dead-lettered one also when the message is a redrive of its letter). Every other move, notably an
+# ended request going back (delivered -> invoking within the window), is refused by the write's
+# condition, in DynamoDB, whatever instance tries it.
+ALLOWED_FROM: Final[dict[LedgerState, frozenset[LedgerState | None]]] = {
+    LedgerState.RECEIVED: frozenset({None}),
+    LedgerState.INVOKING: frozenset(
+        {None, LedgerState.RECEIVED, LedgerState.RETRYING, LedgerState.INVOKING, *ENDED}
+    ),
+    LedgerState.RETRYING: frozenset({None, LedgerState.RECEIVED, LedgerState.RETRYING, LedgerState.INVOKING}),
+    LedgerState.DELIVERED: frozenset(
+        {None, LedgerState.RECEIVED, LedgerState.RETRYING, LedgerState.INVOKING}
+    ),
+    LedgerState.DEAD_LETTERED: frozenset(
+        {None, LedgerState.RECEIVED, LedgerState.RETRYING, LedgerState.INVOKING}
+    ),
+}
+
+_PLACEHOLDER: Final = re.compile(r"#\w+")
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """This delivery holds the request until `until` (epoch seconds)."""
+
+    key: str
+    token: str
+    until: float
+
+
+@dataclass(frozen=True, slots=True)
+class Original:
+    """How a request already ended: what a duplicate is answered with."""
+
+    state: LedgerState
+    reason: str | None
+    message_id: str | None
+    result_message_id: str | None
+    result_s3_uri: str | None
+    ended_at_ms: int | None
+
+    def fields(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {"original_state": self.state.value, "original_message_id": self.message_id}
+        for name, value in (
+            ("original_reason", self.reason),
+            ("result_message_id", self.result_message_id),
+            ("result_s3_uri", self.result_s3_uri),
+            ("original_ended_at_ms", self.ended_at_ms),
+        ):
+            if value is not None:
+                fields[name] = value
+        return fields
+
+
+class Duplicate(Exception):  # an answer, not a failure: the message is acknowledged
+    """The request already ended within the dedupe window: not invoked again, no second result."""
+
+    def __init__(self, original: Original) -> None:
+        super().__init__(f"request already {original.state.value}")
+        self.original = original
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A write of a request's state after its claim (or without one)."""
+
+    state: LedgerState
+    reason: Reason | None = None
+    last_reason: Reason | None = None
+    error: str | None = None  # the payload-free summary
+    result: ResultWritten | None = None
+    dead_letter_message_id: str | None = None
+
+
+class RequestLedger:
+    """One per function instance; `claim` and `record` are called from the batch's threads."""
+
+    def __init__(
+        self,
+        settings: LedgerSettings,
+        client: DynamoDBClient,
+        *,
+        endpoint_name: str,
+        writes_in_flight: int = 4,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self._client = client
+        self._endpoint = endpoint_name
+        self.clock = clock  # tests move it to expire a claim or pass the dedupe window
+        # Created once: a warm container reuses its threads.
+        self._pool = ThreadPoolExecutor(max_workers=writes_in_flight, thread_name_prefix="ledger")
+        self._lock = threading.Lock()
+        self._pending: list[Future[None]] = []
+        self.counts: Counter[str] = Counter()  # this batch's: calls, duplicates, failures, refused
+
+    def key(self, request_id: str) -> str:
+        return self.settings.key_prefix + request_id
+
+    # -- the claim (synchronous: it decides whether the endpoint is called) ---------------------------------
+    def claim(
+        self,
+        info: RecordInfo,
+        request: InvokeRequest,
+        *,
+        remaining_ms: int | None,
+        redrive: bool,
+        observed: BatchObservations,
+    ) -> Claim | None:
+        """This delivery's claim on the request; raises Duplicate (ended within the window) or RetryLater
+        (`in_progress_elsewhere`). None when the ledger could not be written: go on without it."""
+        now = self.clock()
+        seconds = remaining_ms / 1000 if remaining_ms is not None else _CLAIM_WITHOUT_DEADLINE_SECONDS
+        claim = Claim(self.key(info.request_id), uuid.uuid4().hex, now + max(seconds, 1.0))
+        values: dict[str, AttributeValueTypeDef] = {
+            ":claimUntil": _n(round(claim.until, 3)),
+            ":token": _s(claim.token),
+        }
+        try:
+            self._update(
+                info,
+                LedgerState.INVOKING,
+                now,
+                claim=None,
+                redrive=redrive,
+                extra_set=("#claimUntil = :claimUntil", "#claimToken = :token"),
+                remove=(
+                    A.REASON,
+                    A.LAST_REASON,
+                    A.ERROR,
+                    A.ENDED_AT,
+                    A.RESULT_MESSAGE_ID,
+                    A.RESULT_S3_URI,
+                    A.DEAD_LETTER_MESSAGE_ID,
+                ),
+                extra_values=values,
+                job=(request.job_id, request.line),
+                return_old=True,
+            )
+        except _Refused as refused:
+            self._refused_claim(info, refused.old, now)
+        except Exception as exc:
+            self._failed("claim", info, exc, observed)
+            return None
+        return claim
+
+    def _refused_claim(self, info: RecordInfo, old: Mapping[str, Any], now: float) -> NoReturn:
+        state = _text(old.get(A.STATE))
+        if state in ENDED:
+            self._count("duplicates")
+            raise Duplicate(
+                Original(
+                    state=LedgerState(state),
+                    reason=_text(old.get(A.REASON)),
+                    message_id=_text(old.get(A.MESSAGE_ID)),
+                    result_message_id=_text(old.get(A.RESULT_MESSAGE_ID)),
+                    result_s3_uri=_text(old.get(A.RESULT_S3_URI)),
+                    ended_at_ms=_number(old.get(A.ENDED_AT)),
+                )
+            )
+        until = _number(old.get(A.CLAIM_UNTIL)) or now
+        wait_s = max(0, round(until - now))
+        raise RetryLater(
+            Reason.IN_PROGRESS_ELSEWHERE,
+            f"request {info.request_id} is being invoked by another delivery (claim expires in {wait_s} s)",
+            summary=f"another delivery holds the request (claim expires in {wait_s} s)",
+        )
+
+    # -- outcomes (asynchronous: the batch waits for them at its end) ---------------------------------------
+    def record(
+        self, info: RecordInfo, outcome: Outcome, *, claim: Claim | None, observed: BatchObservations
+    ) -> None:
+        """Writes the outcome off this thread; never raises (a failure is logged and counted)."""
+        snapshot = _Snapshot(info.request_id, info.message_id, info.receive_count)
+        try:
+            future = self._pool.submit(self._record, snapshot, outcome, claim, observed)
+        except Exception as exc:  # a pool that cannot take work (shut down): say so, and go on
+            self._failed(outcome.state.value, snapshot, exc, observed)
+            return
+        with self._lock:
+            self._pending.append(future)
+
+    def _record(
+        self, info: _Snapshot, outcome: Outcome, claim: Claim | None, observed: BatchObservations
+    ) -> None:
+        now = self.clock()
+        sets: list[str] = []
+        values: dict[str, AttributeValueTypeDef] = {}
+        optional = {
+            A.REASON: outcome.reason.value if outcome.reason else None,
+            A.LAST_REASON: outcome.last_reason.value if outcome.last_reason else None,
+            A.ERROR: outcome.error,
+            A.RESULT_MESSAGE_ID: outcome.result.queue_message_id if outcome.result else None,
+            A.RESULT_S3_URI: outcome.result.s3_uri if outcome.result else None,
+            A.DEAD_LETTER_MESSAGE_ID: outcome.dead_letter_message_id,
+        }
+        for index, (name, value) in enumerate(optional.items()):
+            if value is not None:
+                sets.append(f"#{name} = :o{index}")
+                values[f":o{index}"] = _s(value)
+        if outcome.state in ENDED:
+            sets.append("#endedAt = :nowMs")
+        remove = [A.CLAIM_UNTIL, A.CLAIM_TOKEN]
+        if outcome.state is LedgerState.RETRYING:
+            remove += [A.LAST_REASON, A.RESULT_MESSAGE_ID, A.RESULT_S3_URI]
+        remove = [name for name in remove if optional.get(name) is None]
+        try:
+            self._update(
+                info,
+                outcome.state,
+                now,
+                claim=claim,
+                redrive=False,
+                extra_set=tuple(sets),
+                remove=tuple(remove),
+                extra_values=values,
+                reason=outcome.reason,
+            )
+        except _Refused as refused:
+            self._count("refused")
+            fields = {
+                "request_id": info.request_id,
+                "message_id": info.message_id,
+                "ledger_state": outcome.state.value,
+                "ledger_found": _text(refused.old.get(A.STATE)),
+            }
+            observed.line("warning", "ledger write refused by the state machine", fields)
+        except Exception as exc:
+            self._failed(outcome.state.value, info, exc, observed)
+
+    # -- one UpdateItem -------------------------------------------------------------------------------------
+    def _update(  # noqa: PLR0913 - the parts of one conditional write
+        self,
+        info: RecordInfo | _Snapshot,
+        state: LedgerState,
+        now: float,
+        *,
+        claim: Claim | None,
+        redrive: bool,
+        extra_set: tuple[str, ...] = (),
+        remove: tuple[str, ...] = (),
+        extra_values: Mapping[str, AttributeValueTypeDef] | None = None,
+        job: tuple[str | None, int | None] = (None, None),
+        reason: Reason | None = None,
+        return_old: bool = False,
+    ) -> None:
+        condition, condition_values = transition_condition(
+            state, now=now, dedupe_seconds=self.settings.dedupe_seconds, claim=claim, redrive=redrive
+        )
+        now_ms = int(now * 1000)
+        entry: dict[str, AttributeValueTypeDef] = {
+            "s": _s(state.value),
+            "t": _n(now_ms),
+            "m": _s(info.message_id),
+        }
+        if reason is not None:
+            entry["r"] = _s(reason.value)
+        values: dict[str, AttributeValueTypeDef] = {
+            ":state": _s(state.value),
+            ":requestId": _s(info.request_id),
+            ":messageId": _s(info.message_id),
+            ":receiveCount": _n(info.receive_count),
+            ":endpoint": _s(self._endpoint),
+            ":nowMs": _n(now_ms),
+            ":expiresAt": _n(int(now) + self.settings.expire_days * 86_400),
+            ":entry": {"L": [{"M": entry}]},
+            ":empty": {"L": []},
+            **condition_values,
+            **(extra_values or {}),
+        }
+        sets = [
+            "#state = :state",
+            f"#{A.REQUEST_ID} = :requestId",
+            f"#{A.MESSAGE_ID} = :messageId",
+            f"#{A.RECEIVE_COUNT} = :receiveCount",
+            f"#{A.ENDPOINT} = :endpoint",
+            f"#{A.UPDATED_AT} = :nowMs",
+            f"#{A.FIRST_SEEN_AT} = if_not_exists(#{A.FIRST_SEEN_AT}, :nowMs)",
+            f"#{A.EXPIRES_AT} = :expiresAt",
+            f"#{A.TIMELINE} = list_append(if_not_exists(#{A.TIMELINE}, :empty), :entry)",
+            *extra_set,
+        ]
+        job_id, line = job
+        if job_id is not None:
+            sets.append(f"#{A.JOB_ID} = :jobId")
+            values[":jobId"] = _s(job_id)
+        if line is not None:
+            sets.append(f"#{A.LINE} = :line")
+            values[":line"] = _n(line)
+        expression = "SET " + ", ".join(sets)
+        if remove:
+            expression += " REMOVE " + ", ".join(f"#{name}" for name in remove)
+        # Every attribute by a placeholder "#<name>": some names are DynamoDB reserved words (state, error).
+        names = {token: token[1:] for token in _PLACEHOLDER.findall(expression + " " + condition)}
+        kwargs: dict[str, Any] = {}
+        if return_old:
+            kwargs["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        self._count("calls")
+        try:
+            self._client.update_item(
+                TableName=self.settings.table,
+                Key={A.KEY: _s(self.key(info.request_id))},
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                **kwargs,
+            )
+        except Exception as exc:
+            if _code(exc) == _CONDITION_FAILED:
+                old = getattr(exc, "response", {}).get("Item") or {}
+                raise _Refused(old) from exc
+            raise
+
+    # -- the batch's end ------------------------------------------------------------------------------------
+    def drain(self, observed: BatchObservations, metrics: Metrics | None) -> Counter[str]:
+        """Waits for this batch's outcome writes, then emits the ledger's metrics; returns its counts."""
+        with self._lock:
+            pending, self._pending = self._pending, []
+        wait(pending)
+        with self._lock:
+            counts, self.counts = self.counts, Counter()
+        if metrics is not None:
+            for name, key in (
+                (Metric.LEDGER_DUPLICATES, "duplicates"),
+                (Metric.LEDGER_WRITE_FAILURES, "failures"),
+                (Metric.LEDGER_WRITES_REFUSED, "refused"),
+            ):
+                metrics.add_metric(name=name, unit=MetricUnit.Count, value=counts[key])
+        return counts
+
+    def _count(self, what: str) -> None:
+        with self._lock:
+            self.counts[what] += 1
+
+    def _failed(
+        self, write: str, info: RecordInfo | _Snapshot, exc: Exception, observed: BatchObservations
+    ) -> None:
+        self._count("failures")
+        fields = {
+            "request_id": info.request_id,
+            "message_id": info.message_id,
+            "ledger_write": write,
+            # The code only: an exception's text may quote the request.
+            "error_code": code_of(exc),
+        }
+        observed.line("warning", "ledger write failed; the message's outcome stands", fields)
+
+
+def transition_condition(
+    target: LedgerState, *, now: float, dedupe_seconds: int, claim: Claim | None, redrive: bool
+) -> tuple[str, dict[str, AttributeValueTypeDef]]:
+    """The ConditionExpression (and its values) that admits exactly ALLOWED_FROM[target] with its guards."""
+    parts: list[str] = []
+    values: dict[str, AttributeValueTypeDef] = {}
+    for previous in sorted(ALLOWED_FROM[target], key=lambda s: s or ""):
+        if previous is None:
+            parts.append("attribute_not_exists(#pk)")
+            continue
+        name = f":from_{previous.value}"
+        values[name] = _s(previous.value)
+        if previous is LedgerState.INVOKING:
+            values[":now"] = _n(round(now, 3))
+            guard = "#claimUntil < :now"
+            if claim is not None:
+                values[":mine"] = _s(claim.token)
+                guard += " OR #claimToken = :mine"
+            parts.append(f"(#state = {name} AND ({guard}))")
+        elif previous in ENDED:
+            values[":cutoff"] = _n(int((now - dedupe_seconds) * 1000))
+            if previous is LedgerState.DEAD_LETTERED and redrive:
+                parts.append(f"#state = {name}")
+            else:
+                parts.append(f"(#state = {name} AND #endedAt < :cutoff)")
+        else:
+            parts.append(f"#state = {name}")
+    return " OR ".join(parts), values
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """What an outcome write needs of a RecordInfo, frozen when it was queued."""
+
+    request_id: str
+    message_id: str
+    receive_count: int
+
+
+class _Refused(Exception):  # the condition said no; `old` is the item as it was (may be {})
+    def __init__(self, old: Mapping[str, Any]) -> None:
+        super().__init__("condition failed")
+        self.old = old
+
+
+def _s(value: str) -> AttributeValueTypeDef:
+    return {"S": value}
+
+
+def _n(value: float) -> AttributeValueTypeDef:
+    return {"N": str(value)}
+
+
+def _text(value: Any) -> Any:
+    return value.get("S") if isinstance(value, dict) else None
+
+
+def _number(value: Any) -> Any:
+    raw = value.get("N") if isinstance(value, dict) else None
+    if raw is None:
+        return None
+    number = float(raw)
+    return int(number) if number.is_integer() else number
+
+
+def _code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
