@@ -59,6 +59,7 @@ INFERENCE_COMPONENT = "bench-system-ic"
 # How often the driver reads the results queue and the DLQ while a run drains.
 FOLLOW_INTERVAL_S = 0.25
 SAMPLE_INTERVAL_S = 1.0
+_COMPACT = (",", ":")
 
 
 def run(session: Session) -> SystemSection:
@@ -128,9 +129,9 @@ def message_bodies(count: int, size: int, seed: int) -> list[tuple[str, str]]:
     for index in range(count):
         request_id = f"sys-{seed:x}-{index:05d}"
         envelope = {"requestId": request_id, "body": {"index": index, "pad": ""}}
-        pad = max(0, size - len(json.dumps(envelope)))
+        pad = max(0, size - len(json.dumps(envelope, separators=_COMPACT)))
         envelope["body"] = {"index": index, "pad": "x" * pad}
-        out.append((request_id, json.dumps(envelope, separators=(",", ":"))))
+        out.append((request_id, json.dumps(envelope, separators=_COMPACT)))
     return out
 
 
