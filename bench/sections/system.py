@@ -617,7 +617,7 @@ def scale_from_zero(plan: Plan, progress: Callable[[str], None]) -> ScaleFromZer
 
 
 def probe_moto(plan: Plan) -> MotoBound:
-    """SendMessage, SendMessageBatch and ReceiveMessage + DeleteMessageBatch against a moto server like
+    """ReceiveMessage + DeleteMessageBatch, SendMessage and SendMessageBatch against a moto server like
     the local stack's, one call at a time from one client, each for a third of the probe's time. The queue
     is filled to the system section's depth first: moto's per-call cost grows with a queue's depth."""
     server = MotoServer(mode="process")
@@ -678,9 +678,10 @@ def probe_moto(plan: Plan) -> MotoBound:
                 )
             return len(messages)
 
+        # Receives first, from the depth the drains start at; the sends then add to what is left.
+        timed("ReceiveMessage (10) + DeleteMessageBatch", receive_delete)
         timed("SendMessage", send_one)
         timed("SendMessageBatch (10)", send_batch)
-        timed("ReceiveMessage (10) + DeleteMessageBatch", receive_delete)
     finally:
         server.stop()
     return {"rates": rates}
