@@ -11,6 +11,7 @@ from invoker.retries import PendingRetries
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from invoker.concurrency import Gate
     from invoker.contract import Reason
 
 
@@ -24,3 +25,8 @@ class Batch:
     # Set by the first answer that stops the batch (outcomes.STOPS_THE_BATCH: not ready, no capacity),
     # with its reason and what the endpoint said: the rest of the batch is not invoked.
     stopped: tuple[Reason, str] | None = None
+    # Shared capacity: the batch's lease bounds its calls in flight (None: the instance's own limiter).
+    gate: Gate | None = None
+    # Shared capacity refused the batch before any call (no capacity, or every slot leased elsewhere):
+    # every record goes back with this reason, unparsed and uninvoked.
+    handed_back: tuple[Reason, str] | None = None

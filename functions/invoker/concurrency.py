@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
 class Permit:
     epoch: int
+
+
+class Gate(Protocol):
+    """What bounds one batch's calls in flight: the instance's AdaptiveLimiter, or a shared lease."""
+
+    @property
+    def limit(self) -> int: ...
+
+    def acquire(self) -> Permit: ...
+
+    def release(self, permit: Permit, *, throttled: bool = False, succeeded: bool = False) -> None: ...
 
 
 class AdaptiveLimiter:

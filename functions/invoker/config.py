@@ -9,6 +9,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from invoker.contract import (
+    CAPACITY_REFRESH_SECONDS_RANGE,
+    CONCURRENCY_PER_INSTANCE_RANGE,
     DEADLINE_MARGIN_SECONDS_RANGE,
     ENDPOINT_NAME,
     MAX_CONCURRENCY_RANGE,
@@ -16,6 +18,7 @@ from invoker.contract import (
     READ_TIMEOUT_SECONDS_RANGE,
     RETRY_SECONDS_RANGE,
     SQS_SENDS_IN_FLIGHT_RANGE,
+    CapacityMode,
     Env,
     MessageFormat,
     Range,
@@ -31,10 +34,30 @@ _QUEUE_URL = re.compile(
 )
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _S3_PREFIX = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/(\S*/)?")
+# DynamoDB table names: 3-255 of a-z A-Z 0-9 _ . -
+_TABLE = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+# Any non-empty string up to 1024 characters (a DynamoDB partition key takes up to 2048 bytes).
+_CAPACITY_KEY = re.compile(r"(?s).{1,1024}")
+# Production variant and inference component names follow the endpoint name's rule.
+_COMPONENT_NAME = re.compile(r"(?=.{1,63}\Z)[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?")
 
 
 class ConfigError(ValueError):
     """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class SharedCapacityConfig:
+    """CAPACITY_MODE=shared: where the route's budget lives and how the endpoint's capacity is read."""
+
+    table: str
+    key: str
+    concurrency_per_instance: int
+    # One production variant's instances; None: the sum over every variant.
+    variant: str | None = None
+    # When set, capacity is this inference component's copies (the variant is then not read).
+    inference_component: str | None = None
+    refresh_seconds: int = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +81,9 @@ class Config:
     sqs_sends_in_flight: int
     log_payloads: bool
     enable_tracing: bool
+    capacity_mode: CapacityMode = CapacityMode.PER_INSTANCE
+    # Set exactly when capacity_mode is SHARED.
+    shared_capacity: SharedCapacityConfig | None = None
 
     @property
     def deadline_seconds(self) -> int:
@@ -80,6 +106,8 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
             f"{Env.RESULTS_QUEUE_URL} or {Env.RESULTS_BUCKET} must be set"
             f" (or {Env.RESULTS_MODE}=discard to drop results on purpose)"
         )
+    # Per instance by default: a deployment that sets nothing keeps today's behaviour; the stack sets shared.
+    capacity_mode = reader.choice(Env.CAPACITY_MODE, CapacityMode, CapacityMode.PER_INSTANCE)
     retry_base = reader.integer(Env.RETRY_BASE_SECONDS, 2, RETRY_SECONDS_RANGE)
     retry_max = reader.integer(Env.RETRY_MAX_SECONDS, 900, RETRY_SECONDS_RANGE)
     if retry_max < retry_base:
@@ -111,6 +139,23 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         sqs_sends_in_flight=reader.integer(Env.SQS_SENDS_IN_FLIGHT, 4, SQS_SENDS_IN_FLIGHT_RANGE),
         log_payloads=reader.boolean(Env.LOG_PAYLOADS),
         enable_tracing=reader.boolean(Env.ENABLE_TRACING),
+        capacity_mode=capacity_mode,
+        shared_capacity=_shared_capacity(reader) if capacity_mode is CapacityMode.SHARED else None,
+    )
+
+
+def _shared_capacity(reader: _Reader) -> SharedCapacityConfig:
+    return SharedCapacityConfig(
+        table=reader.required(Env.CAPACITY_TABLE, _TABLE, "a DynamoDB table name"),
+        key=reader.required(Env.CAPACITY_KEY, _CAPACITY_KEY, "the route's key, 1-1024 characters"),
+        concurrency_per_instance=reader.required_integer(
+            Env.CONCURRENCY_PER_INSTANCE, CONCURRENCY_PER_INSTANCE_RANGE
+        ),
+        variant=reader.optional(Env.CAPACITY_VARIANT, _COMPONENT_NAME, "a production variant name"),
+        inference_component=reader.optional(
+            Env.CAPACITY_INFERENCE_COMPONENT, _COMPONENT_NAME, "an inference component name"
+        ),
+        refresh_seconds=reader.integer(Env.CAPACITY_REFRESH_SECONDS, 10, CAPACITY_REFRESH_SECONDS_RANGE),
     )
 
 

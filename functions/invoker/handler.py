@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.batch import process_partial_response
 from botocore.config import Config as BotoConfig
 
 from invoker.config import load_config
-from invoker.contract import DEFAULT_METRICS_NAMESPACE, DEFAULT_SERVICE_NAME, Dimension, Env
+from invoker.contract import DEFAULT_METRICS_NAMESPACE, DEFAULT_SERVICE_NAME, CapacityMode, Dimension, Env
 from invoker.events import sqs_records
 from invoker.processor import Clients, build_processor
 
@@ -55,6 +55,15 @@ sqs_client = boto3.client(
     ),
 )
 _s3_client: S3Client | None = None
+# CAPACITY_MODE=shared only: the route's budget (DynamoDB) and the endpoint's capacity (control plane). A few
+# calls per batch, each worth a short retry; short timeouts, because a slow table only costs the shared
+# budget (the batch falls back to the instance's own limit), never a message.
+_capacity_boto = BotoConfig(
+    retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=2, read_timeout=5
+)
+shared = config.capacity_mode is CapacityMode.SHARED
+dynamodb_client = boto3.client("dynamodb", config=_capacity_boto) if shared else None
+sagemaker_client = boto3.client("sagemaker", config=_capacity_boto) if shared else None
 
 
 def s3_client() -> S3Client:
@@ -65,7 +74,16 @@ def s3_client() -> S3Client:
 
 
 processor = build_processor(
-    config, Clients(runtime=runtime_client, sqs=sqs_client, s3=s3_client), logger=logger, metrics=metrics
+    config,
+    Clients(
+        runtime=runtime_client,
+        sqs=sqs_client,
+        s3=s3_client,
+        dynamodb=dynamodb_client,
+        sagemaker=sagemaker_client,
+    ),
+    logger=logger,
+    metrics=metrics,
 )
 
 

@@ -76,12 +76,13 @@ class EndpointCaller:
 
     def _attempt(self, request: InvokeRequest, payload: bytes, batch: Batch) -> Invocation:
         self._check_can_start(batch)
-        permit = self.limiter.acquire()
+        gate = batch.gate or self.limiter
+        permit = gate.acquire()
         try:
             # The wait for a permit can be long: check again before spending the endpoint's time.
             self._check_can_start(batch)
         except RetryLater:
-            self.limiter.release(permit)
+            gate.release(permit)
             raise
         started = time.perf_counter()
         try:
@@ -91,13 +92,13 @@ class EndpointCaller:
             body: bytes = response["Body"].read()
         except Exception as exc:
             error = classify(exc)
-            self.limiter.release(permit, throttled=error.reason is Reason.THROTTLED)
+            gate.release(permit, throttled=error.reason is Reason.THROTTLED)
             batch.observed.invocation()
             if error.reason in STOPS_THE_BATCH and batch.stopped is None:
                 batch.stopped = (error.reason, f"endpoint answered {error.summary}: {error.message}")
             raise _Failed(error) from exc
         latency_ms = (time.perf_counter() - started) * 1000
-        self.limiter.release(permit, succeeded=True)
+        gate.release(permit, succeeded=True)
         batch.observed.invocation(latency_ms)
         return Invocation(response, body, latency_ms)
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from invoker.outcomes import InvocationError
     from invoker.records import RecordInfo
+    from invoker.shared_capacity import RouteReport
 
 
 # Each disposition's log line: its level and its message.
@@ -126,28 +127,47 @@ def error_fields(error: InvocationError, *, log_payloads: bool) -> dict[str, Any
     return fields
 
 
-def report_batch(
+def report_batch(  # noqa: PLR0913 - the observations, then what the batch reports, by keyword
     observed: BatchObservations,
     *,
     batch_size: int,
     concurrency_limit: int,
     logger: logging.Logger | Any,
     metrics: Metrics | None,
+    route: RouteReport | None = None,
 ) -> None:
-    """Once per batch, from the handler's thread: the metrics, then the summary line."""
+    """Once per batch, from the handler's thread: the metrics, then the summary line. `route`: the shared
+    budget as the batch saw it (None: per-instance mode, or the table could not be used)."""
     if metrics is not None:
         emit_batch_metrics(metrics, observed, batch_size, concurrency_limit)
-    logger.info(
-        "batch done",
-        extra={
-            "batch_size": batch_size,
-            "succeeded": observed.succeeded,
-            "retried": dict(observed.retried),
-            "dead_lettered": dict(observed.dead_lettered),
-            "invocations": observed.invocations,
-            "concurrency_limit": concurrency_limit,
-        },
-    )
+        if route is not None:
+            emit_route_metrics(metrics, route)
+    fields: dict[str, Any] = {
+        "batch_size": batch_size,
+        "succeeded": observed.succeeded,
+        "retried": dict(observed.retried),
+        "dead_lettered": dict(observed.dead_lettered),
+        "invocations": observed.invocations,
+        "concurrency_limit": concurrency_limit,
+    }
+    if route is not None:
+        fields["route"] = {
+            "capacity": route.capacity,
+            "ceiling": route.ceiling,
+            "limit": round(route.limit, 3),
+            "leased_slots": route.leased_slots,
+            "waited_ms": route.waited_ms,
+        }
+    logger.info("batch done", extra=fields)
+
+
+def emit_route_metrics(metrics: Metrics, route: RouteReport) -> None:
+    # EndpointCapacity feeds the stack's scaling policy: every shared-mode batch reports it, those handed
+    # back for no capacity included (a zero is what starts a scale-out from zero).
+    metrics.add_metric(name=Metric.ENDPOINT_CAPACITY, unit=MetricUnit.Count, value=route.capacity)
+    metrics.add_metric(name=Metric.ROUTE_CEILING, unit=MetricUnit.Count, value=route.ceiling)
+    metrics.add_metric(name=Metric.ROUTE_LIMIT, unit=MetricUnit.Count, value=round(route.limit, 3))
+    metrics.add_metric(name=Metric.LEASED_SLOTS, unit=MetricUnit.Count, value=route.leased_slots)
 
 
 def emit_batch_metrics(

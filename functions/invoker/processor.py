@@ -17,12 +17,15 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 
 from invoker.backoff import Pacing
 from invoker.batch import Batch
+from invoker.capacity_table import CapacityTable
 from invoker.concurrency import AdaptiveLimiter
 from invoker.contract import Reason
+from invoker.endpoint_capacity import read_capacity
 from invoker.invocation import EndpointCaller
 from invoker.message import MessageHandler
 from invoker.observability import BatchObservations, report_batch
 from invoker.retries import PendingRetries, Retries
+from invoker.shared_capacity import Admission, RouteBudget, RouteReport
 from invoker.writing import Writer
 
 if TYPE_CHECKING:
@@ -31,7 +34,9 @@ if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
     from aws_lambda_powertools.utilities.batch import ExceptionInfo, FailureResponse
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sagemaker import SageMakerClient
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
     from mypy_boto3_sqs import SQSClient
 
@@ -58,7 +63,7 @@ def plan_lanes(records: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 
 class ConcurrentSqsProcessor(BatchProcessor):
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the message path and retries, then its parts by keyword
         self,
         messages: MessageHandler,
         retries: Retries,
@@ -66,6 +71,7 @@ class ConcurrentSqsProcessor(BatchProcessor):
         limiter: AdaptiveLimiter,
         logger: Any,
         metrics: Metrics | None = None,
+        budget: RouteBudget | None = None,
     ) -> None:
         # A batch whose every record must come back is still a valid partial response: raising
         # BatchProcessingError would fail the invocation and count as a function error.
@@ -75,6 +81,9 @@ class ConcurrentSqsProcessor(BatchProcessor):
         self.limiter = limiter
         self._log = logger
         self._metrics = metrics
+        # CAPACITY_MODE=shared: the route's budget, shared with the other instances (None: per instance).
+        self.budget = budget
+        self._admission = Admission()
         self.batch = Batch(remaining_ms=None)
         self._blocked_groups: set[str] = set()
         self._blocked_lock = threading.Lock()
@@ -91,9 +100,18 @@ class ConcurrentSqsProcessor(BatchProcessor):
             remaining, BatchObservations(self._messages.config.endpoint_name), PendingRetries()
         )
         self._blocked_groups.clear()
+        self._admission = Admission()
+        if self.budget is not None and self.records:
+            deadline_ms = self._messages.config.deadline_seconds * 1000
+            self._admission = self.budget.admit(len(self.records), remaining, deadline_ms)
+            self.batch.gate = self._admission.lease
+            self.batch.handed_back = self._admission.hand_back
 
     def handle(self, record: SQSRecord) -> dict[str, Any]:
         """The record handler (Powertools calls it from `_process_record`, in a worker thread)."""
+        if self.batch.handed_back is not None:
+            reason, why = self.batch.handed_back
+            return self._messages.hand_back(record, self.batch, reason, why)
         group = _group_of(record.raw_event)
         if group is not None and group in self._blocked_groups:
             why = "an earlier message of its group is being retried"
@@ -139,15 +157,29 @@ class ConcurrentSqsProcessor(BatchProcessor):
 
     def _clean(self) -> None:
         batch = self.batch
+        route = self._return_lease()
         self._retries.apply(batch.retries)
         report_batch(
             batch.observed,
             batch_size=len(self.records),
-            concurrency_limit=self.limiter.limit,
+            concurrency_limit=(batch.gate or self.limiter).limit,
             logger=self._log,
             metrics=self._metrics,
+            route=route,
         )
         super()._clean()  # type: ignore[no-untyped-call]
+
+    def _return_lease(self) -> RouteReport | None:
+        """The lease back to the route (never raises: an unreturned lease lapses); what the batch saw of the
+        route, with the limit as the return left it."""
+        admission = self._admission
+        lease, report = admission.lease, admission.report
+        if lease is None or self.budget is None or report is None:
+            return report
+        state = self.budget.release(lease)
+        if state is None:
+            return report
+        return RouteReport(state.capacity, state.ceiling, state.limit, report.leased_slots, report.waited_ms)
 
 
 def _group_of(record: dict[str, Any]) -> str | None:
@@ -160,6 +192,9 @@ class Clients:
     runtime: SageMakerRuntimeClient
     sqs: SQSClient
     s3: Callable[[], S3Client]  # a factory: most routes never touch S3, so its client is built on first use
+    # CAPACITY_MODE=shared only: the route's budget table and the control plane's Describe calls.
+    dynamodb: DynamoDBClient | None = None
+    sagemaker: SageMakerClient | None = None
 
 
 def build_processor(
@@ -183,4 +218,23 @@ def build_processor(
         limiter=limiter,
         logger=logger,
         metrics=metrics,
+        budget=_route_budget(config, clients, logger=logger, pacing=pacing),
+    )
+
+
+def _route_budget(config: Config, clients: Clients, *, logger: Any, pacing: Pacing) -> RouteBudget | None:
+    shared = config.shared_capacity
+    if shared is None:
+        return None
+    if clients.dynamodb is None or clients.sagemaker is None:
+        raise ValueError("CAPACITY_MODE=shared needs the dynamodb and sagemaker clients")
+    sagemaker = clients.sagemaker
+    return RouteBudget(
+        CapacityTable(clients.dynamodb, shared.table, shared.key),
+        lambda: read_capacity(sagemaker, config.endpoint_name, shared),
+        refresh_seconds=shared.refresh_seconds,
+        max_concurrency=config.max_concurrency,
+        logger=logger,
+        rng=pacing.rng,
+        sleep=pacing.sleep,
     )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
+from invoker.contract import CAPACITY_TABLE_PARTITION_KEY, CAPACITY_TABLE_TTL_ATTRIBUTE
 
 from sqs_sagemaker_invoker.infra.config import (
     DEAD_LETTER_BODY_EXPIRY_DAYS,
@@ -19,6 +20,7 @@ from sqs_sagemaker_invoker.infra.config import (
     REQUEST_PAYLOAD_EXPIRY_DAYS,
     REQUESTS_PREFIX,
     RESULTS_PREFIX,
+    capacity_key,
     function_environment,
     payload_s3_prefix,
     queue_name,
@@ -33,6 +35,7 @@ from sqs_sagemaker_invoker.infra.outputs_and_alarms import (
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import LifecycleRuleTypeDef
@@ -45,8 +48,8 @@ log = logging.getLogger(__name__)
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
 CREDENTIALS = ("testing", "testing")
-# moto's server is not thread-safe: under concurrent requests it now and then answers HTTP 500
-# ("Set changed size during iteration"); the local stack's own clients ride that out.
+# The local moto server serialises SQS (moto_sqs_lock), the one service whose races surfaced as HTTP 500;
+# the local stack's own clients still retry, as any AWS client should.
 MAX_ATTEMPTS = 6
 RESULTS_EXPIRY_RULE = "expire-results"
 
@@ -75,6 +78,9 @@ class RouteResources:
     results_bucket: str | None
     payload_s3_prefix: str | None
     dead_letter_bucket: str
+    # The stack's capacity table and this route's item in it: set iff the route's capacity is shared.
+    capacity_table: str | None = None
+    capacity_key: str | None = None
 
     def outputs(self) -> dict[str, str]:
         values = {
@@ -101,6 +107,8 @@ class RouteResources:
             payload_s3_prefix=self.payload_s3_prefix,
             namespace=app.metrics_namespace,
             service=app.service_name,
+            capacity_table=self.capacity_table,
+            capacity_key=self.capacity_key,
         )
 
 
@@ -110,8 +118,42 @@ def _queue(sqs: SQSClient, name: str, attributes: dict[str, str]) -> tuple[str, 
     return url, arn
 
 
-def create_route_resources(app: AppConfig, route: RouteConfig, endpoint_url: str) -> RouteResources:
+def capacity_table_name(app: AppConfig) -> str:
+    # CloudFormation generates the deployed name (the function reads it from CAPACITY_TABLE); locally it
+    # is readable and stable.
+    return f"{app.stack_name}-capacity"
+
+
+def needs_capacity_table(app: AppConfig) -> bool:
+    """The stack has a capacity table iff one of its routes shares its endpoint's capacity."""
+    return any(route.capacity.shared for route in app.routes)
+
+
+def create_capacity_table(app: AppConfig, endpoint_url: str) -> str:
+    """The stack's capacity table (one item per shared route): the stack's key schema and TTL attribute,
+    on demand. Returns its name."""
+    dynamodb: DynamoDBClient = boto3.client("dynamodb", **client_kwargs(endpoint_url))
+    name = capacity_table_name(app)
+    dynamodb.create_table(
+        TableName=name,
+        AttributeDefinitions=[{"AttributeName": CAPACITY_TABLE_PARTITION_KEY, "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": CAPACITY_TABLE_PARTITION_KEY, "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": CAPACITY_TABLE_TTL_ATTRIBUTE},
+    )
+    return name
+
+
+def create_route_resources(
+    app: AppConfig, route: RouteConfig, endpoint_url: str, *, capacity_table: str | None = None
+) -> RouteResources:
     """Create one route's queues, redrive policy, results queue/bucket and log group as sqs_sagemaker_invoker/infra/route_storage.py does.
+
+    `capacity_table` (the stack's, see create_capacity_table) names the route's item in it when the
+    route's capacity is shared; a per-instance route ignores it, as the function does.
 
     Not mirrored: the stack's TLS-only (aws:SecureTransport) policies. moto evaluates bucket policies and
     every local endpoint is plain HTTP on 127.0.0.1, so such a policy would deny the function everything.
@@ -158,6 +200,7 @@ def create_route_resources(app: AppConfig, route: RouteConfig, endpoint_url: str
         dead_letter_bucket = _bucket_name(app, route, "dead-letters")
         _create_bucket(s3, dead_letter_bucket, route, results=False)
     function_name = _function_name(app, route)
+    shared = route.capacity.shared and capacity_table is not None
     group = f"/aws/lambda/{function_name}"
     with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
         logs.create_log_group(logGroupName=group)
@@ -173,6 +216,8 @@ def create_route_resources(app: AppConfig, route: RouteConfig, endpoint_url: str
         results_bucket=bucket,
         payload_s3_prefix=payload_s3_prefix(bucket) if route.large_payloads and bucket else None,
         dead_letter_bucket=dead_letter_bucket,
+        capacity_table=capacity_table if shared else None,
+        capacity_key=capacity_key(app.stack_name, route.name) if shared else None,
     )
 
 

@@ -12,6 +12,12 @@ def main() -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     from moto.server import ThreadedMotoServer  # noqa: PLC0415 - after the logging setup
 
+    from sqs_sagemaker_invoker.local.moto_sqs_lock import serialise_sqs  # noqa: PLC0415
+
+    # moto's SQS is not thread-safe: without this, a receive racing a delete now and then fails with
+    # HTTP 500 after hiding messages for their visibility timeout.
+    serialise_sqs()
+
     host = sys.argv[1] if len(sys.argv) > 1 else "127.0.0.1"
     server = ThreadedMotoServer(ip_address=host, port=0, verbose=False)
     server.start()

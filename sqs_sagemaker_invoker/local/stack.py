@@ -28,7 +28,9 @@ from sqs_sagemaker_invoker.local.aws import (
     RouteResources,
     client_kwargs,
     create_alarms,
+    create_capacity_table,
     create_route_resources,
+    needs_capacity_table,
 )
 from sqs_sagemaker_invoker.local.esm import EventSourceEmulator, EventSourceSpec
 from sqs_sagemaker_invoker.local.stand_ins import MotoServer
@@ -113,6 +115,7 @@ class LocalStack:
         self.telemetry: TelemetryShipper | None = None
         self.esm: EventSourceEmulator | None = None
         self.routes: dict[str, RouteResources] = {}
+        self.capacity_table: str | None = None
         self.outputs: dict[str, str] = {}
         self._exit = contextlib.ExitStack()
 
@@ -142,8 +145,12 @@ class LocalStack:
         )
         self._exit.enter_context(self.emulator)
         self.moto.wait_started()
+        if needs_capacity_table(self.app):
+            self.capacity_table = create_capacity_table(self.app, self.moto.url)
         for route in self.app.routes:
-            self.routes[route.name] = create_route_resources(self.app, route, self.moto.url)
+            self.routes[route.name] = create_route_resources(
+                self.app, route, self.moto.url, capacity_table=self.capacity_table
+            )
         self._create_stack_resources()
         mirror = self.options.state_dir / "logs" if self.options.state_dir is not None else None
         if mirror is not None:
@@ -205,6 +212,11 @@ class LocalStack:
         assert self.emulator is not None
         environment = resources.environment(self.app)
         environment.update(self.service_environment())
+        if route.capacity.shared:
+            # The shared budget: its item in moto's DynamoDB, the endpoint's capacity from the emulator
+            # (DescribeEndpoint / DescribeInferenceComponent on the `sagemaker` control plane).
+            environment["AWS_ENDPOINT_URL_DYNAMODB"] = self.moto.url
+            environment["AWS_ENDPOINT_URL_SAGEMAKER"] = self.emulator.url
         return FunctionSpec(
             name=resources.function_name,
             environment=environment,
@@ -290,6 +302,9 @@ class LocalStack:
             outputs.update(resources.outputs())
         outputs[StackOutput.DASHBOARD_NAME] = self.dashboard_name
         outputs[StackOutput.ALARM_TOPIC_ARN] = self.alarm_topic_arn
+        if self.capacity_table is not None:
+            # The deployed stack's output of that name (only with a shared-capacity route).
+            outputs["CapacityTableName"] = self.capacity_table
         outputs["AwsEndpointUrl"] = self.moto.url
         outputs["SageMakerRuntimeUrl"] = self.emulator.url
         return outputs

@@ -74,6 +74,10 @@ class MotoServer:
             logging.getLogger("werkzeug").setLevel(logging.ERROR)
             from moto.server import ThreadedMotoServer  # noqa: PLC0415 - heavy import, only when used
 
+            from sqs_sagemaker_invoker.local.moto_sqs_lock import serialise_sqs  # noqa: PLC0415
+
+            # moto's SQS is not thread-safe: one SQS call at a time (this process's moto, for good).
+            serialise_sqs()
             self._thread_server = ThreadedMotoServer(ip_address=self.host, port=0, verbose=False)
             self._thread_server.start()
             self.port = int(self._thread_server.get_host_and_port()[1])
