@@ -333,6 +333,9 @@ class SystemRun(TypedDict):
     batch_failures: dict[str, int]
     # Seconds from the start of the drain at which each message settled, in order (the drain curve).
     settled_at_s: list[float]
+    # Shared capacity: the route's budget item as the drain left it (ceiling, capacity, limit, cutEpoch,
+    # version); empty when there is none, i.e. the instances fell back to their own limiters throughout.
+    budget: NotRequired[dict[str, float]]
 
 
 class CapacitySample(TypedDict):

@@ -110,6 +110,7 @@ def _body(run: BenchRun, measured: SystemSection) -> list[str]:
         ],
         rows,
     )
+    out += _budget_line(measured)
     out += [
         "The textbook handler delivers no result: a message counts as settled when the event source "
         "deletes it (only after a successful call), and its latency ends there. Lost = neither a result "
@@ -127,6 +128,28 @@ def _body(run: BenchRun, measured: SystemSection) -> list[str]:
     out += _moto_part(measured, rate)
     out += [f"![system: drain curves and scale from zero]({SYSTEM_CHART})", ""]
     return out
+
+
+def _budget_line(measured: SystemSection) -> list[str]:
+    """What the shared run's budget item says: whether the instances shared one budget at all."""
+    shared = next((r for r in measured["runs"] if r["mode"] == "shared" and "skipped" not in r), None)
+    if shared is None or "budget" not in shared:
+        return []
+    budget = shared["budget"]
+    if not budget.get("ceiling"):
+        return [
+            "Shared capacity: the route's budget item was never written (no ceiling read from "
+            "DescribeEndpoint), so every instance ran on its own limiter: these figures are per-instance "
+            "limiting under another name.",
+            "",
+        ]
+    return [
+        f"Shared capacity: after the drain the route's budget item read ceiling {budget['ceiling']:g} "
+        f"({budget.get('capacity', 0):g} instances x concurrency per instance, from DescribeEndpoint), "
+        f"AIMD limit {budget.get('limit', 0):.1f}, cut {budget.get('cutEpoch', 0):g} times, written "
+        f"{budget.get('version', 0):g} times.",
+        "",
+    ]
 
 
 def _scale_part(scale: ScaleFromZeroRun, measured: SystemSection) -> list[str]:

@@ -359,6 +359,7 @@ def drain(plan: Plan, mode: SystemMode) -> SystemRun:
         return _skipped_run(mode, len(bodies), f"{type(exc).__name__}: {exc}")
     try:
         outcome = _drain_on(stack, plan, bodies, ledger, timeout_s=plan.system_timeout_s)
+        budget = read_budget(stack) if mode == "shared" else None
     finally:
         stack.stop()
     start, end, pending, esm_stats, endpoint_stats = outcome
@@ -376,7 +377,7 @@ def drain(plan: Plan, mode: SystemMode) -> SystemRun:
         "scripted_pending",
         "container_restarts",
     }
-    return {
+    result: SystemRun = {
         "mode": mode,
         "messages": len(bodies),
         "drain_s": end - start if drained else None,
@@ -395,6 +396,31 @@ def drain(plan: Plan, mode: SystemMode) -> SystemRun:
         "batches": esm_stats.batches,
         "batch_failures": dict(esm_stats.batch_failures),
         "settled_at_s": ledger.offsets(start),
+    }
+    if budget is not None:
+        result["budget"] = budget
+    return result
+
+
+def read_budget(stack: LocalStack) -> dict[str, float]:
+    """The route's item in the capacity table (its numbers only): whether the shared budget was in use,
+    what ceiling it read from Describe*, and where its AIMD limit ended."""
+    table = getattr(stack, "capacity_table", None)
+    if table is None:
+        return {}
+    from invoker.contract import CAPACITY_TABLE_PARTITION_KEY  # noqa: PLC0415 - only with a capacity table
+
+    from sqs_sagemaker_invoker.infra.config import capacity_key  # noqa: PLC0415
+
+    dynamodb = boto3.client("dynamodb", **client_kwargs(stack.moto.url))
+    key = capacity_key(stack.app.stack_name, stack.route().route.name)
+    item = dynamodb.get_item(
+        TableName=table, Key={CAPACITY_TABLE_PARTITION_KEY: {"S": key}}, ConsistentRead=True
+    ).get("Item", {})
+    return {
+        name: float(str(value["N"]))
+        for name, value in item.items()
+        if name in ("ceiling", "capacity", "limit", "cutEpoch", "version") and "N" in value
     }
 
 
