@@ -1,5 +1,6 @@
 """The emulator's HTTP server: InvokeEndpoint requests read, authenticated (SigV4) and validated as
-SageMaker Runtime does before an endpoint sees them, and `/_emulator/...` calls handed to `control_routes`."""
+SageMaker Runtime does before an endpoint sees them, the control plane's Describe* calls (`POST /` with an
+X-Amz-Target, answered by `control_plane`), and `/_emulator/...` calls handed to `control_routes`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import uuid
 from typing import TYPE_CHECKING, Final, Literal, get_args
 from urllib.parse import unquote
 
+from sqs_sagemaker_invoker.local.sagemaker import control_plane
 from sqs_sagemaker_invoker.local.sagemaker._http import BodyTooLarge, FastHandler, KeepAliveServer
 from sqs_sagemaker_invoker.local.sagemaker.control import CONTROL_PREFIX, RecordedRequest
 from sqs_sagemaker_invoker.local.sagemaker.control_routes import handle
@@ -89,6 +91,10 @@ class InvokeHandler(FastHandler):
         path = self.path.split("?", 1)[0]
         if path.startswith(CONTROL_PREFIX):
             self._control("POST")
+            return
+        target = self.headers.get("X-Amz-Target")
+        if path == "/" and target is not None and target.startswith(control_plane.TARGET_PREFIX):
+            self._control_plane(target)
             return
         parts = path.split("/")
         if len(parts) == 4 and parts[0] == "" and parts[1] == "endpoints" and parts[3] == "invocations":
@@ -180,6 +186,30 @@ class InvokeHandler(FastHandler):
             record.outcome, response = outcome.name, outcome.response
         record.status = response.status
         self._send(response)
+
+    def _control_plane(self, target: str) -> None:
+        """DescribeEndpoint / DescribeInferenceComponent, signed like every SageMaker call."""
+        server = self.server
+        try:
+            body = self.read_body()
+        except BodyTooLarge as exc:
+            server.rejections.count("payload_too_large")
+            self._send(_payload_too_large(int(exc.args[0])))
+            return
+        auth = server.verifier.verify("POST", self.path, self.headers, body)
+        if auth.error is not None:
+            server.rejections.count("auth_rejected")
+            self._send(control_plane.as_json_11(auth.error))
+            return
+        self._send(
+            control_plane.answer(
+                target,
+                body,
+                find_endpoint=server.find_endpoint,
+                region=auth.region,
+                account=server.account_id,
+            )
+        )
 
     def _control(self, method: str) -> None:
         try:
