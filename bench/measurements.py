@@ -393,6 +393,8 @@ class MotoBound(TypedDict):
 class SystemSection(TypedDict):
     messages: int
     slots: int
+    # The route's batch size (cdk.json): a shared-capacity batch leases its slots for its whole time.
+    batch_size: int
     max_concurrency: int
     instances: int
     concurrency_per_instance: int

@@ -54,7 +54,8 @@ def _body(run: BenchRun, measured: SystemSection) -> list[str]:
         f"moto's SQS) against one emulated endpoint of C = {measured['instances']} instances x "
         f"{measured['concurrency_per_instance']} = {measured['capacity']} concurrent requests at "
         f"L = {measured['latency_ms']} ms (above C a request is throttled at once). The function runs with "
-        f"MAX_CONCURRENCY {measured['max_concurrency']}, so K x MAX_CONCURRENCY = "
+        f"MAX_CONCURRENCY {measured['max_concurrency']} and batches of {measured['batch_size']} (cdk.json), so "
+        "K x MAX_CONCURRENCY = "
         f"{analysis.oversubscription(measured):g} x C. N = {measured['messages']} messages of "
         f"{run.plan.message_size} B are sent up front with the slots idle (their workers already "
         "initialised); the clock starts when the slots start polling and stops at the last message "
@@ -143,13 +144,22 @@ def _budget_line(measured: SystemSection) -> list[str]:
             "limiting under another name.",
             "",
         ]
-    return [
-        f"Shared capacity: after the drain the route's budget item read ceiling {budget['ceiling']:g} "
+    ceiling, batch = int(budget["ceiling"]), measured["batch_size"]
+    out = [
+        f"Shared capacity: after the drain the route's budget item read ceiling {ceiling:g} "
         f"({budget.get('capacity', 0):g} instances x concurrency per instance, from DescribeEndpoint), "
         f"AIMD limit {budget.get('limit', 0):.1f}, cut {budget.get('cutEpoch', 0):g} times, written "
         f"{budget.get('version', 0):g} times.",
-        "",
     ]
+    if batch > ceiling and batch % ceiling:
+        # Leases are per batch and returned when the batch ends (functions/invoker/processor.py).
+        rounds = -(-batch // ceiling)
+        out.append(
+            f"A batch leases its slots until it ends: a batch of {batch} on at most {ceiling} slots takes "
+            f"{rounds} rounds of L with slots leased but idle in the last one, which costs drain time "
+            "without a single throttle."
+        )
+    return [*out, ""]
 
 
 def _scale_part(scale: ScaleFromZeroRun, measured: SystemSection) -> list[str]:

@@ -29,8 +29,9 @@ import boto3
 from bench.analysis import percentile
 from bench.measurements import SYSTEM_MODES
 from bench.stack import ROOT
+from sqs_sagemaker_invoker.infra.config_loader import load_app_config
 from sqs_sagemaker_invoker.local.aws import client_kwargs
-from sqs_sagemaker_invoker.local.stack import LocalStack, StackOptions, read_context
+from sqs_sagemaker_invoker.local.stack import LocalStack, StackOptions, read_context, with_route_overrides
 from sqs_sagemaker_invoker.local.stand_ins import MotoServer
 from sqs_sagemaker_invoker.scaling import ScalingConfigError, ScalingPolicy, check_retries_outlast_scale_out
 
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     )
     from bench.plan import Plan
     from bench.sections.measure import Session
+    from sqs_sagemaker_invoker.infra.config import RouteConfig
     from sqs_sagemaker_invoker.local.esm import BatchReport
 
 # The textbook handler is bench/baseline.py, imported by the worker as a top-level module.
@@ -84,6 +86,7 @@ def run(session: Session) -> SystemSection:
     return {
         "messages": plan.system_messages,
         "slots": plan.system_slots,
+        "batch_size": _route(route_overrides(plan, "per_instance")).batch_size,
         "max_concurrency": plan.system_concurrency,
         "instances": plan.system_instances,
         "concurrency_per_instance": plan.system_concurrency_per_instance,
@@ -297,12 +300,14 @@ def _endpoint_spec(plan: Plan, name: str, *, instances: int, unit: str) -> Any:
     )
 
 
-def _endpoint_name(overrides: Mapping[str, Any]) -> str:
-    from sqs_sagemaker_invoker.infra.config_loader import load_app_config  # noqa: PLC0415
-    from sqs_sagemaker_invoker.local.stack import with_route_overrides  # noqa: PLC0415
-
+def _route(overrides: Mapping[str, Any]) -> RouteConfig:
+    """The route the stack will run: the repository's cdk.json with the run's overrides."""
     context = with_route_overrides(read_context(ROOT / "cdk.json"), overrides)
-    return load_app_config(context).routes[0].endpoint_name
+    return load_app_config(context).routes[0]
+
+
+def _endpoint_name(overrides: Mapping[str, Any]) -> str:
+    return _route(overrides).endpoint_name
 
 
 def _skipped_run(mode: SystemMode, messages: int, reason: str) -> SystemRun:

@@ -78,6 +78,7 @@ def _section(
     return {
         "messages": 400,
         "slots": slots,
+        "batch_size": 10,
         "max_concurrency": 16,
         "instances": 4,
         "concurrency_per_instance": 2,
