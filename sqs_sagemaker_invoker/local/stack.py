@@ -8,6 +8,7 @@ service.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -21,6 +22,7 @@ import boto3
 from sqs_sagemaker_invoker.infra.config_loader import load_app_config
 from sqs_sagemaker_invoker.infra.dashboard import DashboardRoute, dashboard_body
 from sqs_sagemaker_invoker.infra.outputs_and_alarms import StackOutput
+from sqs_sagemaker_invoker.local.autoscaler import DEFAULT_TICK_S, LocalAutoscaler
 from sqs_sagemaker_invoker.local.aws import (
     ACCOUNT,
     CREDENTIALS,
@@ -98,6 +100,9 @@ class StackOptions:
     on_batch: Callable[[BatchReport], None] | None = None
     # Loaded before the first invocation is timed: a cold start on a busy 2-core laptop can take seconds.
     prewarm: bool = False
+    # Routes with `scaling`: their endpoint follows the backlog (local Application Auto Scaling).
+    autoscale: bool = True
+    autoscale_tick_s: float = DEFAULT_TICK_S
 
 
 class LocalStack:
@@ -114,6 +119,7 @@ class LocalStack:
         self.emulator: SageMakerEmulator | None = None
         self.telemetry: TelemetryShipper | None = None
         self.esm: EventSourceEmulator | None = None
+        self.autoscalers: dict[str, LocalAutoscaler] = {}
         self.routes: dict[str, RouteResources] = {}
         self.capacity_table: str | None = None
         self.outputs: dict[str, str] = {}
@@ -174,6 +180,8 @@ class LocalStack:
         if self.options.start_event_sources:
             self.esm.start()
             self._exit.callback(self.esm.stop)
+        if self.options.autoscale:
+            self._start_autoscalers()
         self.outputs = self._outputs()
         if self.options.state_dir is not None:
             self.options.state_dir.mkdir(parents=True, exist_ok=True)
@@ -184,6 +192,24 @@ class LocalStack:
     def stop(self) -> None:
         self._exit.close()
 
+    def _start_autoscalers(self) -> None:
+        assert self.emulator is not None
+        for route in self.app.routes:
+            if route.scaling is None:
+                continue
+            scaler = LocalAutoscaler(
+                route=route.name,
+                endpoint=route.endpoint_name,
+                policy=route.scaling,
+                sqs=self.sqs(),
+                queue_url=self.routes[route.name].request_queue_url,
+                emulator=self.emulator,
+                tick_s=self.options.autoscale_tick_s,
+            ).start()
+            self.autoscalers[route.name] = scaler
+            # Stopped before the event sources and the emulator it scales.
+            self._exit.callback(scaler.stop)
+
     def __enter__(self) -> LocalStack:
         return self.start()
 
@@ -193,19 +219,33 @@ class LocalStack:
     # -- configuration ----------------------------------------------------------------------------
 
     def endpoint_specs(self) -> list[EndpointSpec]:
-        from sqs_sagemaker_invoker.local.sagemaker import EndpointSpec  # noqa: PLC0415
 
         specs: dict[str, EndpointSpec] = {}
         for route in self.app.routes:
             name = route.endpoint_name
             if name in specs:
                 continue  # two routes may share one endpoint
-            specs[name] = self.options.endpoints.get(name) or EndpointSpec(
-                name=name,
-                container=self.options.default_container,
-                startup_delay_s=self.options.startup_delay_s,
-            )
+            specs[name] = self.options.endpoints.get(name) or self._default_endpoint(route)
         return list(specs.values())
+
+    def _default_endpoint(self, route: RouteConfig) -> EndpointSpec:
+        from sqs_sagemaker_invoker.local.sagemaker import EndpointSpec  # noqa: PLC0415
+
+        spec = EndpointSpec(
+            name=route.endpoint_name,
+            container=self.options.default_container,
+            startup_delay_s=self.options.startup_delay_s,
+        )
+        if route.scaling is None:
+            return spec
+        # A scaled endpoint starts at the policy's minimum, in the policy's unit, each instance (copy)
+        # taking what the route's capacity settings say it takes.
+        return dataclasses.replace(
+            spec,
+            instances=route.scaling.min_capacity,
+            capacity_unit=route.scaling.unit,
+            concurrency_per_instance=route.capacity.concurrency_per_instance,
+        )
 
     def function_spec(self, route: RouteConfig) -> FunctionSpec:
         resources = self.routes[route.name]
