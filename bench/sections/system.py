@@ -57,7 +57,6 @@ if TYPE_CHECKING:
 # The textbook handler is bench/baseline.py, imported by the worker as a top-level module.
 TEXTBOOK_HANDLER = "baseline.lambda_handler"
 TEXTBOOK_CODE_ROOT = ROOT / "bench"
-INFERENCE_COMPONENT = "bench-system-ic"
 # How often the driver reads the results queue and the DLQ while a run drains.
 FOLLOW_INTERVAL_S = 0.25
 SAMPLE_INTERVAL_S = 1.0
@@ -437,9 +436,12 @@ def _drain_on(
     *,
     timeout_s: float,
     on_tick: Callable[[float], None] | None = None,
+    burst: bool = False,
 ) -> tuple[float, float, int, Any, dict[str, int]]:
     """Warm the K workers with the slots disabled, send everything, start the clock and the slots,
-    follow until every message settled and the queue is empty (or the time is up).
+    follow until every message settled and the queue is empty (or the time is up). `burst`: the slots
+    poll first and the clock starts at the first send, as a burst meets an idle route (the autoscaler
+    sees the backlog as it arrives, and so do the slots).
 
     Returns (start, last settled, still pending, the event source's stats, the endpoint's counters)."""
     esm, emulator = stack.esm, stack.emulator
@@ -457,9 +459,14 @@ def _drain_on(
             if time.monotonic() > deadline:
                 raise RuntimeError("the function's workers did not start within 120 s")
             time.sleep(0.1)
-        send_all(sqs, route.request_queue_url, bodies, ledger)
-        start = time.time()
-        esm.enable(name)
+        if burst:
+            esm.enable(name)
+            start = time.time()
+            send_all(sqs, route.request_queue_url, bodies, ledger)
+        else:
+            send_all(sqs, route.request_queue_url, bodies, ledger)
+            start = time.time()
+            esm.enable(name)
         deadline = time.monotonic() + timeout_s
         pending = len(bodies)
         while time.monotonic() < deadline:
@@ -519,7 +526,8 @@ def scale_overrides(plan: Plan) -> tuple[dict[str, Any], int, int, int]:
         "capacity": {
             "mode": "shared",
             "concurrencyPerInstance": plan.system_concurrency_per_instance,
-            "inferenceComponentName": INFERENCE_COMPONENT,
+            # The emulator hosts one component per endpoint counted in copies, named like the endpoint.
+            "inferenceComponentName": _route(route_overrides(plan, "shared")).endpoint_name,
         },
         "scaling": {
             "minCapacity": 0,
@@ -564,7 +572,7 @@ def _skipped_scale(plan: Plan, reason: str, settings: tuple[int, int, int]) -> S
 def scale_from_zero(plan: Plan, progress: Callable[[str], None]) -> ScaleFromZeroRun:
     overrides, base, top, count = scale_overrides(plan)
     settings = (base, top, count)
-    if importlib.util.find_spec("sqs_sagemaker_invoker.local.autoscaler") is None:
+    if importlib.util.find_spec("sqs_sagemaker_invoker.local.autoscaler") is None:  # before it lands
         return _skipped_scale(
             plan, "no local autoscaler in this checkout (sqs_sagemaker_invoker/local/autoscaler.py)", settings
         )
@@ -615,7 +623,7 @@ def scale_from_zero(plan: Plan, progress: Callable[[str], None]) -> ScaleFromZer
 
     try:
         start, end, pending, _, stats = _drain_on(
-            stack, plan, bodies, ledger, timeout_s=plan.system_scale_timeout_s, on_tick=sample
+            stack, plan, bodies, ledger, timeout_s=plan.system_scale_timeout_s, on_tick=sample, burst=True
         )
     finally:
         stack.stop()
