@@ -298,8 +298,10 @@ class ProfileSkipped(TypedDict):
     skipped: str
 
 
-SystemMode = Literal["shared", "per_instance", "textbook"]
-SYSTEM_MODES: tuple[SystemMode, ...] = ("shared", "per_instance", "textbook")
+# shared_small_batches: shared capacity with batches that divide the budget's ceiling (a batch holds its
+# leased slots until it ends, so the route's batch size matters to the shared drain).
+SystemMode = Literal["shared", "shared_small_batches", "per_instance", "textbook"]
+SYSTEM_MODES: tuple[SystemMode, ...] = ("shared", "shared_small_batches", "per_instance", "textbook")
 
 
 class SystemRun(TypedDict):
@@ -395,6 +397,8 @@ class SystemSection(TypedDict):
     slots: int
     # The route's batch size (cdk.json): a shared-capacity batch leases its slots for its whole time.
     batch_size: int
+    # The batch size of the shared_small_batches run.
+    small_batch_size: int
     max_concurrency: int
     instances: int
     concurrency_per_instance: int

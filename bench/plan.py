@@ -64,6 +64,8 @@ class Plan:
     system_instances: int = 4
     system_concurrency_per_instance: int = 2
     system_latency_ms: int = 500
+    # Shared capacity once more with batches that divide C (cdk.json's 10 does not divide 8).
+    system_small_batch: int = 4
     # A run that has not drained by then is called off (its messages count as pending, not as drained).
     system_timeout_s: float = 600.0
     system_moto_probe_s: float = 20.0
@@ -110,6 +112,7 @@ class Plan:
             system_instances=2,
             system_concurrency_per_instance=2,
             system_latency_ms=100,
+            system_small_batch=2,
             system_timeout_s=120.0,
             system_moto_probe_s=1.5,
             system_scale_messages=20,

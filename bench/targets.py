@@ -172,6 +172,7 @@ def system_targets(section: SystemSection) -> list[Target]:
     nothing lost or dead-lettered in any drain, the scale from zero included."""
     figures = {f.run["mode"]: f for f in analysis.system_figures(section)}
     shared, per_instance = figures.get("shared"), figures.get("per_instance")
+    small = figures.get("shared_small_batches")
     applies = analysis.oversubscription(section) >= SYSTEM_OVERSUBSCRIPTION
     stated = (
         f"K {section['slots']} x MAX_CONCURRENCY {section['max_concurrency']} = "
@@ -195,6 +196,11 @@ def system_targets(section: SystemSection) -> list[Target]:
                 f"system: shared capacity drain vs N x L / C ({stated})",
                 f"<= {SYSTEM_DRAIN_RATIO}x",
                 f"{ratio:.2f}x ({shared.run['drain_s'] or 0:.1f} s vs {shared.limit_s:.1f} s)"
+                + (
+                    f"; batches of {section['small_batch_size']}: {small.ratio:.2f}x"
+                    if small and small.ratio
+                    else ""
+                )
                 + (
                     f"; per instance: {per_instance.ratio:.2f}x"
                     if per_instance and per_instance.ratio

@@ -158,6 +158,7 @@ def _by_latency(ax: Any, run: BenchRun, rows: list[Bounded]) -> None:
 
 _MODE_STYLE = {
     "shared": ("tab:blue", "invoker, shared capacity"),
+    "shared_small_batches": ("tab:cyan", "invoker, shared capacity, smaller batches"),
     "per_instance": ("tab:orange", "invoker, per-instance limiting"),
     "textbook": ("tab:gray", "textbook handler"),
 }

@@ -20,9 +20,14 @@ END = "<!-- system section: end -->"
 HEADING = "## 6. System"
 _LABELS = {
     "shared": "invoker, shared capacity",
+    "shared_small_batches": "invoker, shared capacity, batches of {small}",
     "per_instance": "invoker, per-instance limiting",
     "textbook": "textbook handler (Powertools, one call at a time)",
 }
+
+
+def label(mode: str, measured: SystemSection) -> str:
+    return _LABELS[mode].format(small=measured["small_batch_size"])
 
 
 def _seconds(value: float | None) -> str:
@@ -70,11 +75,11 @@ def _body(run: BenchRun, measured: SystemSection) -> list[str]:
     for figures in analysis.system_figures(measured):
         each = figures.run
         if "skipped" in each:
-            rows.append([_LABELS[each["mode"]], f"not run: {each['skipped']}", *["-"] * 12])
+            rows.append([label(each["mode"], measured), f"not run: {each['skipped']}", *["-"] * 12])
             continue
         rows.append(
             [
-                _LABELS[each["mode"]],
+                label(each["mode"], measured),
                 _seconds(each["drain_s"]),
                 _seconds(figures.limit_s),
                 times(figures.ratio),
@@ -132,34 +137,35 @@ def _body(run: BenchRun, measured: SystemSection) -> list[str]:
 
 
 def _budget_line(measured: SystemSection) -> list[str]:
-    """What the shared run's budget item says: whether the instances shared one budget at all."""
-    shared = next((r for r in measured["runs"] if r["mode"] == "shared" and "skipped" not in r), None)
-    if shared is None or "budget" not in shared:
-        return []
-    budget = shared["budget"]
-    if not budget.get("ceiling"):
-        return [
-            "Shared capacity: the route's budget item was never written (no ceiling read from "
-            "DescribeEndpoint), so every instance ran on its own limiter: these figures are per-instance "
-            "limiting under another name.",
-            "",
-        ]
-    ceiling, batch = int(budget["ceiling"]), measured["batch_size"]
-    out = [
-        f"Shared capacity: after the drain the route's budget item read ceiling {ceiling:g} "
-        f"({budget.get('capacity', 0):g} instances x concurrency per instance, from DescribeEndpoint), "
-        f"AIMD limit {budget.get('limit', 0):.1f}, cut {budget.get('cutEpoch', 0):g} times, written "
-        f"{budget.get('version', 0):g} times.",
-    ]
-    if batch > ceiling and batch % ceiling:
+    """What the shared runs' budget items say: whether the instances shared one budget at all."""
+    out = []
+    for run in measured["runs"]:
+        if "budget" not in run or "skipped" in run:
+            continue
+        budget, name = run["budget"], label(run["mode"], measured)
+        if not budget.get("ceiling"):
+            out.append(
+                f"{name}: the route's budget item was never written (no ceiling read from "
+                "DescribeEndpoint), so every instance ran on its own limiter: per-instance limiting under "
+                "another name."
+            )
+            continue
+        out.append(
+            f"{name}: after the drain the route's budget item read ceiling {budget['ceiling']:g} "
+            f"({budget.get('capacity', 0):g} instances x concurrency per instance, from DescribeEndpoint), "
+            f"AIMD limit {budget.get('limit', 0):.1f}, cut {budget.get('cutEpoch', 0):g} times, written "
+            f"{budget.get('version', 0):g} times."
+        )
+    ceiling, batch = measured["capacity"], measured["batch_size"]
+    if out and batch > ceiling and batch % ceiling:
         # Leases are per batch and returned when the batch ends (functions/invoker/processor.py).
         rounds = -(-batch // ceiling)
         out.append(
             f"A batch leases its slots until it ends: a batch of {batch} on at most {ceiling} slots takes "
             f"{rounds} rounds of L with slots leased but idle in the last one, which costs drain time "
-            "without a single throttle."
+            f"without a single throttle; hence the run with batches of {measured['small_batch_size']}."
         )
-    return [*out, ""]
+    return [*(f"- {each}" for each in out), ""] if out else []
 
 
 def _scale_part(scale: ScaleFromZeroRun, measured: SystemSection) -> list[str]:

@@ -86,6 +86,7 @@ def run(session: Session) -> SystemSection:
         "messages": plan.system_messages,
         "slots": plan.system_slots,
         "batch_size": _route(route_overrides(plan, "per_instance")).batch_size,
+        "small_batch_size": plan.system_small_batch,
         "max_concurrency": plan.system_concurrency,
         "instances": plan.system_instances,
         "concurrency_per_instance": plan.system_concurrency_per_instance,
@@ -274,7 +275,9 @@ def route_overrides(plan: Plan, mode: SystemMode) -> dict[str, Any]:
         "results": {"queue": True, "bucket": False},
         "largePayloads": False,
     }
-    if mode == "shared":
+    if mode == "shared_small_batches":
+        overrides["batchSize"] = plan.system_small_batch
+    if mode in ("shared", "shared_small_batches"):
         overrides["capacity"] = {
             "mode": "shared",
             "concurrencyPerInstance": plan.system_concurrency_per_instance,
@@ -363,7 +366,7 @@ def drain(plan: Plan, mode: SystemMode) -> SystemRun:
         return _skipped_run(mode, len(bodies), f"{type(exc).__name__}: {exc}")
     try:
         outcome = _drain_on(stack, plan, bodies, ledger, timeout_s=plan.system_timeout_s)
-        budget = read_budget(stack) if mode == "shared" else None
+        budget = read_budget(stack) if mode in ("shared", "shared_small_batches") else None
     finally:
         stack.stop()
     start, end, pending, esm_stats, endpoint_stats = outcome
@@ -435,7 +438,7 @@ def _drain_on(
     ledger: Ledger,
     *,
     timeout_s: float,
-    on_tick: Callable[[float], None] | None = None,
+    on_start: Callable[[float], None] | None = None,
     burst: bool = False,
 ) -> tuple[float, float, int, Any, dict[str, int]]:
     """Warm the K workers with the slots disabled, send everything, start the clock and the slots,
@@ -462,17 +465,19 @@ def _drain_on(
         if burst:
             esm.enable(name)
             start = time.time()
+            if on_start is not None:
+                on_start(start)
             send_all(sqs, route.request_queue_url, bodies, ledger)
         else:
             send_all(sqs, route.request_queue_url, bodies, ledger)
             start = time.time()
+            if on_start is not None:
+                on_start(start)
             esm.enable(name)
         deadline = time.monotonic() + timeout_s
         pending = len(bodies)
         while time.monotonic() < deadline:
             read_outcomes(sqs, route.results_queue_url, route.dead_letter_queue_url, ledger)
-            if on_tick is not None:
-                on_tick(start)
             if ledger.settled() >= len(bodies):
                 visible, hidden = queue_depth(sqs, route.request_queue_url)
                 if visible + hidden == 0:
@@ -596,36 +601,55 @@ def scale_from_zero(plan: Plan, progress: Callable[[str], None]) -> ScaleFromZer
         return _skipped_scale(plan, f"{type(exc).__name__}: {exc}", settings)
     samples: list[CapacitySample] = []
     first_serving: list[float] = []
-    last_sample = [0.0]
+    stop = threading.Event()
 
     def sample(start: float) -> None:
-        now = time.time()
-        if now - last_sample[0] < SAMPLE_INTERVAL_S:
-            return
-        last_sample[0] = now
+        """Once a second from the first send: the emulator's copies and moto's backlog, on their own
+        thread so that the sends (seconds for a burst against moto) leave no gap at the start."""
         assert stack.emulator is not None
-        status = stack.emulator.capacity(endpoint)
-        visible, hidden = queue_depth(stack.sqs(), stack.route().request_queue_url)
-        serving = int(status["current"])
-        if serving and not first_serving:
-            first_serving.append(now - start)
-            progress(f"system: scale from zero: {serving} copies serving after {now - start:.0f} s")
-        samples.append(
-            {
-                "t_s": round(now - start, 2),
-                "serving": serving,
-                "desired": int(status["desired"]),
-                "visible": visible,
-                "in_flight": hidden,
-                "settled": ledger.settled(),
-            }
-        )
+        sqs = stack.sqs()
+        url = stack.route().request_queue_url
+        while not stop.is_set():
+            now = time.time()
+            status = stack.emulator.capacity(endpoint)
+            visible, hidden = queue_depth(sqs, url)
+            serving = int(status["current"])
+            if serving and not first_serving:
+                first_serving.append(now - start)
+                progress(f"system: scale from zero: {serving} copies serving after {now - start:.0f} s")
+            samples.append(
+                {
+                    "t_s": round(now - start, 2),
+                    "serving": serving,
+                    "desired": int(status["desired"]),
+                    "visible": visible,
+                    "in_flight": hidden,
+                    "settled": ledger.settled(),
+                }
+            )
+            stop.wait(max(0.0, SAMPLE_INTERVAL_S - (time.time() - now)))
+
+    sampler: list[threading.Thread] = []
+
+    def start_sampling(start: float) -> None:
+        thread = threading.Thread(target=sample, args=(start,), name="system-sampler", daemon=True)
+        thread.start()
+        sampler.append(thread)
 
     try:
         start, end, pending, _, stats = _drain_on(
-            stack, plan, bodies, ledger, timeout_s=plan.system_scale_timeout_s, on_tick=sample, burst=True
+            stack,
+            plan,
+            bodies,
+            ledger,
+            timeout_s=plan.system_scale_timeout_s,
+            on_start=start_sampling,
+            burst=True,
         )
     finally:
+        stop.set()
+        for thread in sampler:
+            thread.join(timeout=10)
         stack.stop()
     drained = ledger.settled() == len(bodies) and pending == 0
     return {

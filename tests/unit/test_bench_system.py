@@ -79,6 +79,7 @@ def _section(
         "messages": 400,
         "slots": slots,
         "batch_size": 10,
+        "small_batch_size": 4,
         "max_concurrency": 16,
         "instances": 4,
         "concurrency_per_instance": 2,
@@ -142,6 +143,7 @@ def test_shared_capacity_passes_within_1_25x_and_under_5_percent_throttled() -> 
     section = _section(
         [
             _run("shared", drain_s=30.0, calls=415, throttled=15),
+            _run("shared_small_batches", drain_s=27.5, calls=400, throttled=0),
             _run("per_instance", drain_s=60.0, calls=900, throttled=500),
             _run("textbook", drain_s=50.0, calls=400, throttled=0),
         ]
@@ -149,12 +151,14 @@ def test_shared_capacity_passes_within_1_25x_and_under_5_percent_throttled() -> 
     drain, throttled, lost, scale = system_targets(section)
     assert drain.passed is True
     assert "1.20x (30.0 s vs 25.0 s)" in drain.measured
-    # and the per-instance figures stand beside the shared ones
+    # and the smaller batches and the per-instance figures stand beside the shared ones
+    assert "batches of 4: 1.10x" in drain.measured
     assert "per instance: 2.40x" in drain.measured
     assert throttled.passed is True
     assert throttled.measured.startswith("3.6% (15 of 415)")
     assert "per instance: 55.6%" in throttled.measured
     assert (lost.passed, lost.measured) == (True, "0 / 0")
+    assert "shared_small_batches" in lost.name
     assert scale.passed is True
     assert "first result after 130 s" in scale.measured
 
