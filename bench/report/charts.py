@@ -206,7 +206,7 @@ def _scale_from_zero(ax: Any, system: SystemSection) -> None:
         linestyle=":",
         label="copies asked for",
     )
-    ax.set_xlabel("seconds since the slots started polling")
+    ax.set_xlabel("seconds since the burst's first send")
     ax.set_ylabel("copies")
     ax.set_ylim(bottom=0, top=max(scale["max_copies"], 1) + 0.5)
     backlog_ax = ax.twinx()

@@ -52,7 +52,7 @@ def _body(run: BenchRun, measured: SystemSection) -> list[str]:
         HEADING,
         "",
         f"Measured {run.machine['date']} with `{run.command}`. Repeat with "
-        "`uv run --frozen python -m bench --only system` (about 8 minutes; `--smoke` for tiny sizes).",
+        "`uv run --frozen python -m bench --only system` (about 7 minutes; `--smoke` for tiny sizes).",
         "",
         f"**Setup.** The local stack (`sqs_sagemaker_invoker.local.stack`): K = {measured['slots']} function "
         "instances (the event source emulator's slots, each a worker process running the handler, polling "
@@ -178,8 +178,10 @@ def _scale_part(scale: ScaleFromZeroRun, measured: SystemSection) -> list[str]:
         f"An inference component whose copies start at 0 (each takes {measured['concurrency_per_instance']} "
         f"requests at once, at most {scale['max_copies']} copies: peak capacity {peak}); the route's scaling "
         f"policy (min 0, max {scale['max_copies']}, all copies in one step from zero) applied by the local "
-        f"autoscaler; a copy serves {scale['provisioning_s']} s after it is asked for. {scale['messages']} "
-        "messages sent up front. Retry settings: the smallest maxReceiveCount that passes the synth check "
+        f"autoscaler (a 1 s tick: it sees the backlog at once, where the deployed CloudWatch alarm takes "
+        f"minutes); a copy serves {scale['provisioning_s']} s after it is asked for. {scale['messages']} "
+        "messages arrive as one burst while the slots poll; the clock starts at the first send. Retry "
+        "settings: the smallest maxReceiveCount that passes the synth check "
         f"(`check_retries_outlast_scale_out`) with retryBaseSeconds {scale['retry_base_seconds']} and "
         f"retryMaxSeconds {scale['retry_max_seconds']}: {scale['max_receive_count']}.",
         "",
@@ -189,6 +191,7 @@ def _scale_part(scale: ScaleFromZeroRun, measured: SystemSection) -> list[str]:
             "first copy serving",
             "first result",
             "drained",
+            "drained after the first copy served",
             "N x L / C at peak",
             "InvokeEndpoint calls",
             "no capacity",
@@ -203,6 +206,11 @@ def _scale_part(scale: ScaleFromZeroRun, measured: SystemSection) -> list[str]:
                 _seconds(scale["first_serving_s"]),
                 _seconds(scale["first_result_s"]),
                 _seconds(scale["drain_s"]),
+                _seconds(
+                    scale["drain_s"] - scale["first_serving_s"]
+                    if scale["drain_s"] is not None and scale["first_serving_s"] is not None
+                    else None
+                ),
                 _seconds(after),
                 str(scale["endpoint_calls"]),
                 str(scale["endpoint_no_capacity"]),
@@ -214,6 +222,12 @@ def _scale_part(scale: ScaleFromZeroRun, measured: SystemSection) -> list[str]:
             ]
         ],
     )
+    out += [
+        "No capacity counts calls the endpoint answered with its no-capacity error: the shared budget "
+        "reads the copies serving (DescribeInferenceComponent) and hands a batch back without calling "
+        "while none serves, with a backoff of at least half its ceiling each time.",
+        "",
+    ]
     return out
 
 
