@@ -10,7 +10,7 @@ export AWS_EC2_METADATA_DISABLED=true
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
 CDK := npx --no-install cdk
 
-.PHONY: install lint typecheck test test-unit test-integration test-infra synth demo up down bench bench-smoke deploy-rehearsal clean function-requirements
+.PHONY: install lint typecheck test test-unit test-integration test-infra synth demo demo-scaling up down bench bench-smoke deploy-rehearsal clean function-requirements
 
 install: .venv/.synced node_modules/.installed tools/checkov/.venv/.synced
 
@@ -51,6 +51,10 @@ test: install lint typecheck
 # The whole pipeline on the embedded local stack: a mixed workload with faults, then a summary.
 demo: install
 	$(RUN) python -m sqs_sagemaker_invoker.local demo
+
+# A burst at an endpoint with no copies: the local autoscaler scales it out and back to zero (about a minute).
+demo-scaling: install
+	$(RUN) python -m sqs_sagemaker_invoker.local demo --scenario scaling
 
 # The local stack for manual use (`invoker --local ...`); `make down` stops a detached one.
 up: install

@@ -184,7 +184,8 @@ class Autoscaler:
         if serving == 0 and desired == 0:
             if backlog == 0 or not self._cooled(now, self.last_scale_out, policy.scale_out_cooldown_seconds):
                 return None
-            step = min(policy.scale_from_zero_step, policy.max_capacity)
+            # Never below the minimum: Application Auto Scaling keeps a target within its bounds.
+            step = max(policy.min_capacity, min(policy.scale_from_zero_step, policy.max_capacity))
             decision = Decision(step, "scale_from_zero", f"backlog {backlog} and no capacity")
             return self._record(now, decision, previous=desired)
         metric = backlog_per_instance(visible, in_flight, serving)

@@ -71,6 +71,16 @@ class RouteState:
         leases = {**self.live_leases(now_ms), lease_id: Lease(granted, expires_ms)}
         return self._next(now_ms, leases), granted
 
+    def topped_up(self, lease_id: str, want: int, now_ms: int) -> tuple[RouteState, int]:
+        """A live lease grown towards `want` slots from what is free; 0 added writes nothing."""
+        leases = self.live_leases(now_ms)
+        held = leases.get(lease_id)
+        added = min(want - held.slots, self.free(now_ms)) if held is not None else 0
+        if held is None or added <= 0:
+            return self, 0
+        leases[lease_id] = Lease(held.slots + added, held.expires_ms)
+        return self._next(now_ms, leases), added
+
     def resized(self, lease_id: str, slots: int, now_ms: int) -> RouteState:
         """A lease shrunk to what its batch may still have in flight (after a throttle)."""
         leases = self.live_leases(now_ms)

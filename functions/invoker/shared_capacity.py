@@ -30,8 +30,12 @@ if TYPE_CHECKING:
 # No context (tests, local runs): a lease lasts at most Lambda's longest timeout.
 _NO_CONTEXT_REMAINING_MS = 900_000
 # The pauses between polls of a full route: jittered, growing from 100 ms to 500 ms.
-_POLL_FIRST_S = 0.1
-_POLL_MAX_S = 0.5
+# A waiting batch polls the item: slots given back are taken within a fraction of a typical call.
+POLL_FIRST_S = 0.05
+POLL_MAX_S = 0.25
+# A batch whose last calls are in flight gives back the slots it will not use, in at most this many
+# writes, and only a chunk of at least a quarter of its grant at a time (not one write per call).
+_GIVE_BACKS_PER_BATCH = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +94,7 @@ class RouteBudget:
         """A lease for up to min(records, MAX_CONCURRENCY) slots, waiting (until the batch's deadline) while
         other instances hold every slot. Never raises: any failure falls back to the instance's limiter."""
         try:
-            return self._admit(min(records, self._max_concurrency), remaining_ms, deadline_ms)
+            return self._admit(min(records, self._max_concurrency), remaining_ms, deadline_ms, records)
         except Exception as exc:
             self._log.warning(
                 "shared capacity unavailable: this batch uses the instance's own limit",
@@ -98,7 +102,9 @@ class RouteBudget:
             )
             return Admission()
 
-    def _admit(self, want: int, remaining_ms: Callable[[], int] | None, deadline_ms: int) -> Admission:
+    def _admit(
+        self, want: int, remaining_ms: Callable[[], int] | None, deadline_ms: int, records: int
+    ) -> Admission:
         started = time.monotonic()
         slept = 0.0
         remaining = remaining_ms() if remaining_ms is not None else _NO_CONTEXT_REMAINING_MS
@@ -129,7 +135,7 @@ class RouteBudget:
 
             written = self._table.update(state, decide)
             if written.wrote and written.state is not None:
-                lease = RouteLease(self, lease_id, granted, written.state)
+                lease = RouteLease(self, lease_id, granted, written.state, wanted=want, records=records)
                 self._log.info(
                     "capacity lease",
                     extra={
@@ -142,7 +148,7 @@ class RouteBudget:
                     },
                 )
                 return Admission(lease=lease, report=_report(written.state, granted, waited_ms))
-            pause = self._rng.uniform(_POLL_FIRST_S, min(_POLL_MAX_S, _POLL_FIRST_S * 1.5**polls + 0.1))
+            pause = self._rng.uniform(POLL_FIRST_S, min(POLL_MAX_S, POLL_FIRST_S * 1.5**polls + 0.1))
             if waited_s + pause > wait_s:
                 why = (
                     f"not invoked: every slot of the route (limit {math.floor(state.limit)}) was leased by"
@@ -208,6 +214,46 @@ class RouteBudget:
             return None
         return written.state
 
+    def give_back(self, lease: RouteLease, slots: int) -> RouteState | None:
+        """The lease shrunk to `slots`: the batch's last calls are in flight and the rest of its grant would
+        sit idle while other instances wait. A failed write is logged; the slots come back at the return."""
+        try:
+            written = self._table.update(
+                lease.state,
+                lambda cur: cur.resized(lease.lease_id, slots, self._now()) if cur is not None else None,
+            )
+        except Exception as exc:
+            self._log.warning(
+                "capacity slots not given back (they are at the lease's return)",
+                extra={"error_code": error_code(exc), "error": str(exc)[:500]},
+            )
+            return None
+        return written.state
+
+    def top_up(self, lease: RouteLease, want: int) -> tuple[RouteState, int] | None:
+        """Once per batch, when its records wait for a slot: the lease grown from the route's free slots."""
+        added = 0
+
+        def decide(cur: RouteState | None) -> RouteState | None:
+            nonlocal added
+            if cur is None:
+                return None
+            new, added = cur.topped_up(lease.lease_id, want, self._now())
+            return new
+
+        try:
+            # A fresh read: the lease's own view may show no slot free that has been returned since, and
+            # deciding "nothing to add" from it would write (and so check) nothing.
+            written = self._table.update(self._table.read(), decide)
+        except Exception as exc:
+            self._log.warning(
+                "capacity lease not topped up", extra={"error_code": error_code(exc), "error": str(exc)[:500]}
+            )
+            return None
+        if not written.wrote or written.state is None:
+            return None
+        return written.state, added
+
     def release(self, lease: RouteLease) -> RouteState | None:
         """The lease returned and the batch's successes grown into the limit, in one write. Never raises:
         an unreturned lease lapses by itself."""
@@ -231,8 +277,16 @@ class RouteLease:
     """A batch's slots: bounds its calls in flight (a Gate, like the instance's limiter). A throttle halves
     the batch's cap at once and the route's limit with it (one cut per window, like AdaptiveLimiter)."""
 
-    def __init__(self, budget: RouteBudget, lease_id: str, slots: int, state: RouteState) -> None:
+    def __init__(  # noqa: PLR0913 - the lease as written, and the batch's size, by keyword
+        self, budget: RouteBudget, lease_id: str, slots: int, state: RouteState, *, wanted: int, records: int
+    ) -> None:
         self._budget = budget
+        self.wanted = wanted
+        # Calls the batch will start (one per record); re-attempts start more, counted as they come.
+        self._records = records
+        self._started = 0
+        self._give_backs = 0
+        self._topped_up = False
         self.lease_id = lease_id
         self.granted = slots
         self.state = state
@@ -248,14 +302,36 @@ class RouteLease:
         return self._cap
 
     def acquire(self) -> Permit:
+        self._top_up()
         with self._cond:
             while self._in_flight >= self._cap:
                 self._cond.wait()
             self._in_flight += 1
+            self._started += 1
             return Permit(self._epoch)
+
+    def _top_up(self) -> None:
+        """A record waits for a slot while the batch got fewer than it wanted: ask the route once for more
+        (other instances may have returned theirs since). Not after a throttle: the cap was cut on purpose."""
+        with self._cond:
+            if self._topped_up or self._epoch > 0 or self._in_flight < self._cap or self._cap >= self.wanted:
+                return
+            self._topped_up = True
+        grown = self._budget.top_up(self, self.wanted)
+        if grown is None:
+            return
+        state, added = grown
+        with self._cond:
+            if state.version > self.state.version:
+                self.state = state
+            if added > 0 and self._epoch == 0:
+                self._cap += added
+                self.granted += added
+                self._cond.notify(added)
 
     def release(self, permit: Permit, *, throttled: bool = False, succeeded: bool = False) -> None:
         cut: tuple[int, int] | None = None
+        give_back: int | None = None
         with self._cond:
             self._in_flight -= 1
             if succeeded:
@@ -264,16 +340,38 @@ class RouteLease:
                 self._epoch += 1
                 self._cap = max(1, int(self._cap * DECREASE_FACTOR))
                 cut = (self._route_epoch, self._cap)
+            else:
+                give_back = self._surplus()
             free = self._cap - self._in_flight
             if free > 0:
                 self._cond.notify(free)
+        if give_back is not None:
+            self._write(self._budget.give_back(self, give_back))
         if cut is not None:
             # Outside the lock: the other calls of the batch go on while the route is written.
-            state = self._budget.cut(self, *cut)
-            if state is not None:
-                with self._cond:
-                    self.state = state
-                    self._route_epoch = state.cut_epoch
+            self._write(self._budget.cut(self, *cut))
+
+    def _surplus(self) -> int | None:
+        """The cap to shrink to when the slots the batch can still use are well below it (under the lock).
+        Never below 1: a re-attempt of the last call must still find a slot."""
+        if self._give_backs >= _GIVE_BACKS_PER_BATCH:
+            return None
+        to_start = max(0, self._records - self._started)
+        keep = max(1, self._in_flight + to_start)
+        if self._cap - keep < max(1, math.ceil(self.granted / 4)):
+            return None
+        self._give_backs += 1
+        self._cap = keep
+        return keep
+
+    def _write(self, state: RouteState | None) -> None:
+        if state is None:
+            return
+        with self._cond:
+            if state.version <= self.state.version:
+                return  # a later write of this batch already landed: keep the newer view
+            self.state = state
+            self._route_epoch = state.cut_epoch
 
 
 def _report(state: RouteState, leased: int, waited_ms: int) -> RouteReport:

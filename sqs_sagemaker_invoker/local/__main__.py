@@ -20,6 +20,7 @@ from sqs_sagemaker_invoker.local.stack import ROOT, STATE_DIR_NAME, pid_alive
 
 PID_FILE = "up.pid"
 Container = Literal["sklearn", "echo"]
+Scenario = Literal["mixed", "scaling"]
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -31,22 +32,37 @@ def _state_dir(given: str | Path | None) -> Path:
     return Path(given).resolve() if given else ROOT / STATE_DIR_NAME
 
 
-def demo(
+def demo(  # noqa: PLR0913 - the command's options, one each
     state_dir: Path | None = None,
     *,
     requests: int | None = None,
     rate: float | None = None,
     timeout_s: float | None = None,
     route: str | None = None,
+    scenario: Scenario = "mixed",
 ) -> int:
-    """Run the mixed-workload demo on a fresh local stack, print its summary; the exit code."""
-    from sqs_sagemaker_invoker.local.demo import Demo, DemoConfig  # noqa: PLC0415 - rich and the stack only when needed
+    """Run a demo scenario on a fresh local stack, print its summary; the exit code.
 
-    config = DemoConfig(route=route)
+    mixed (the default): a mixed workload with faults. scaling: a burst at an endpoint with no copies that
+    the local autoscaler scales out and back to zero."""
+    from sqs_sagemaker_invoker.local.demo import (  # noqa: PLC0415 - rich and the stack only when needed
+        Demo,
+        DemoConfig,
+        ScalingDemo,
+        ScalingDemoConfig,
+    )
+
+    config: DemoConfig | ScalingDemoConfig = (
+        ScalingDemoConfig() if scenario == "scaling" else DemoConfig(route=route)
+    )
     for name, value in (("requests", requests), ("rate", rate), ("timeout_s", timeout_s)):
         if value is not None:
             setattr(config, name, value)
-    runner = Demo(config, state_dir=_state_dir(state_dir))
+    runner = (
+        ScalingDemo(config, state_dir=_state_dir(state_dir))
+        if isinstance(config, ScalingDemoConfig)
+        else Demo(config, state_dir=_state_dir(state_dir))
+    )
     try:
         summary = runner.run()
     except KeyboardInterrupt:
@@ -57,8 +73,16 @@ def demo(
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.scenario == "scaling" and args.route is not None:
+        print("--route: the scaling scenario builds its own route", file=sys.stderr)
+        return 2
     return demo(
-        args.state_dir, requests=args.requests, rate=args.rate, timeout_s=args.timeout_s, route=args.route
+        args.state_dir,
+        requests=args.requests,
+        rate=args.rate,
+        timeout_s=args.timeout_s,
+        route=args.route,
+        scenario=args.scenario,
     )
 
 
@@ -226,11 +250,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="log the stack's own activity")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="run the mixed-workload demo end to end and print a summary")
-    demo.add_argument("--requests", type=int, help="number of requests (default 400)")
-    demo.add_argument("--rate", type=float, help="messages sent per second (default 40)")
+    demo = sub.add_parser("demo", help="run a demo scenario end to end and print a summary")
     demo.add_argument(
-        "--timeout", dest="timeout_s", type=float, help="give up after this many seconds (default 120)"
+        "--scenario",
+        choices=("mixed", "scaling"),
+        default="mixed",
+        help="mixed: a mixed workload with faults (default); scaling: a burst at an endpoint scaled from zero and back",
+    )
+    demo.add_argument("--requests", type=int, help="number of requests (default 400; scaling 300)")
+    demo.add_argument("--rate", type=float, help="messages sent per second (default 40; scaling: a burst)")
+    demo.add_argument(
+        "--timeout",
+        dest="timeout_s",
+        type=float,
+        help="give up after this many seconds (default 120; scaling 240)",
     )
     demo.add_argument("--route", help="route name from cdk.json (default: the first standard-queue route)")
     demo.set_defaults(func=cmd_demo)

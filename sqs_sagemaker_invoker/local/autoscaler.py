@@ -12,6 +12,7 @@ Each tick is recorded (`timeline`): the scaling demo charts it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -75,6 +76,8 @@ class LocalAutoscaler:
         self._queue_url = queue_url
         self._emulator = emulator
         self._t0 = time.monotonic()
+        # Wall-clock time of t=0, to line the timeline up with SQS timestamps.
+        self.started_at = time.time()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -113,12 +116,9 @@ class LocalAutoscaler:
                 decision.rule,
                 decision.why,
             )
-            tick = Tick(
-                t=tick.t,
-                serving=tick.serving,
+            tick = dataclasses.replace(
+                tick,
                 desired=decision.desired,
-                visible=tick.visible,
-                in_flight=tick.in_flight,
                 decision=decision.desired,
                 rule=decision.rule,
                 why=decision.why,
@@ -135,6 +135,7 @@ class LocalAutoscaler:
 
     def start(self) -> LocalAutoscaler:
         self._t0 = time.monotonic()
+        self.started_at = time.time()
         self._thread = threading.Thread(target=self._run, name=f"autoscaler-{self.route}", daemon=True)
         self._thread.start()
         return self

@@ -4,6 +4,7 @@ over moto's in-process DynamoDB (real conditional writes) or on the pure state."
 from __future__ import annotations
 
 import math
+import threading
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -19,11 +20,13 @@ from invoker.endpoint_capacity import (
     read_capacity,
 )
 from invoker.route_capacity import Lease, RouteState, first_state, grow, rescale
+from invoker.shared_capacity import POLL_FIRST_S, POLL_MAX_S
 from moto import mock_aws
 
 from tests.unit.capacity_support import KEY, TABLE, Clock, FakeSageMaker, create_table, dynamodb, make_budget
 
 if TYPE_CHECKING:
+    from invoker.concurrency import Permit
     from mypy_boto3_dynamodb import DynamoDBClient
 
 __all__ = ["dynamodb"]  # the fixture, imported for the tests below
@@ -311,11 +314,11 @@ def test_busy_waits_within_the_deadline_then_hands_back(dynamodb: DynamoDBClient
     assert other.admit(5, lambda: 600_000, 0).lease is not None
     # WHEN a batch with 3 s to wait (5 s left, 2 s deadline margin) is admitted
     admission = budget.admit(5, lambda: 5_000, 2_000)
-    # THEN it polled with jittered pauses of 100-500 ms, within 3 s, and handed back capacity_busy
+    # THEN it polled with jittered pauses (50-250 ms), within 3 s, and handed back capacity_busy
     assert admission.hand_back is not None
     assert admission.hand_back[0] == "capacity_busy"
     assert clock.slept
-    assert all(0.1 <= pause <= 0.5 for pause in clock.slept)
+    assert all(POLL_FIRST_S <= pause <= POLL_MAX_S for pause in clock.slept)
     assert 2.5 <= sum(clock.slept) <= 3.0
     assert len(set(clock.slept)) > 1
 
@@ -339,7 +342,7 @@ def test_a_slot_freed_while_waiting_is_granted(dynamodb: DynamoDBClient) -> None
     assert admission.lease is not None
     assert admission.lease.granted == 2
     assert admission.report is not None
-    assert admission.report.waited_ms >= 200
+    assert admission.report.waited_ms >= 2 * POLL_FIRST_S * 1000
 
 
 # -- contention ----------------------------------------------------------------------------------------
@@ -426,3 +429,101 @@ def test_budgets_over_one_table_never_lease_more_than_the_limit_together(
             assert {lease_id for lease_id, (_, expiry) in owned.items() if expiry > now} == set(
                 state.live_leases(now)
             )
+
+
+def test_a_short_lease_is_topped_up_once_when_records_wait(dynamodb: DynamoDBClient) -> None:
+    # GIVEN a batch that wanted 4 slots but got 1 (another instance held 3 of the 4), which then returned them
+    clock = Clock()
+    other, budget = make_budget(dynamodb, fixed(2), clock), make_budget(dynamodb, fixed(2), clock)
+    held = other.admit(3, None, 0).lease
+    lease = budget.admit(4, None, 0).lease
+    assert held is not None
+    assert lease is not None
+    assert (lease.granted, lease.limit) == (1, 1)
+    other.release(held)
+    # WHEN a second record asks for a slot while the first call is in flight
+    first = lease.acquire()
+    permits: list[Permit] = []
+    waiting = threading.Thread(target=lambda: permits.append(lease.acquire()), daemon=True)
+    waiting.start()
+    waiting.join(timeout=5)
+    # THEN it did not wait for the first call: the lease grew
+    assert permits, "the second record waited for the first call's slot"
+    second = permits[0]
+    # AND to what the batch wanted, in the item too, and only once
+    assert (lease.granted, lease.limit) == (4, 4)
+    state = CapacityTable(dynamodb, TABLE, KEY).read()
+    assert state is not None
+    assert state.leases[lease.lease_id].slots == 4
+    # AND a third record finds the slot the top-up added, with no second top-up written
+    third = lease.acquire()
+    assert CapacityTable(dynamodb, TABLE, KEY).read() == state
+    for permit in (first, second, third):
+        lease.release(permit, succeeded=True)
+
+
+def test_a_top_up_takes_only_free_slots() -> None:
+    state = RouteState(
+        ceiling=6,
+        capacity=3,
+        checked_at_ms=NOW,
+        limit=6.0,
+        leases={"a": Lease(1, NOW + 9), "b": Lease(3, NOW + 9)},
+    )
+    grown, added = state.topped_up("a", 8, NOW)
+    assert added == 2
+    assert grown.leases["a"] == Lease(3, NOW + 9)
+    # a lapsed lease is not revived
+    assert state.topped_up("a", 8, NOW + 9) == (state, 0)
+
+
+def test_a_batch_gives_back_the_slots_its_last_calls_leave_idle(dynamodb: DynamoDBClient) -> None:
+    # GIVEN a batch of 10 records that leased all 8 slots of the route, and another instance waiting
+    clock = Clock()
+    budget, other = make_budget(dynamodb, fixed(4), clock), make_budget(dynamodb, fixed(4), clock)
+    lease = budget.admit(10, None, 0).lease
+    assert lease is not None
+    assert lease.granted == 8
+    permits = [lease.acquire() for _ in range(8)]
+    # WHEN two calls end and the batch's last two records start, then two more calls end
+    for _ in range(2):
+        lease.release(permits.pop(), succeeded=True)
+        permits.append(lease.acquire())
+    lease.release(permits.pop(), succeeded=True)
+    lease.release(permits.pop(), succeeded=True)
+    # THEN the batch keeps only the slots its calls in flight hold, in the item too
+    assert lease.limit == 6
+    state = CapacityTable(dynamodb, TABLE, KEY).read()
+    assert state is not None
+    assert state.leases[lease.lease_id].slots == 6
+    # AND the slots given back are granted to the other instance at once, before the batch ends
+    waiting = other.admit(10, None, 0).lease
+    assert waiting is not None
+    assert waiting.granted == 2
+    # AND the batch's cap never drops below one slot, so a re-attempt of its last call finds one
+    while permits:
+        lease.release(permits.pop(), succeeded=True)
+    assert lease.limit >= 1
+    again = lease.acquire()
+    lease.release(again, succeeded=True)
+
+
+def test_a_re_attempt_of_the_last_call_still_finds_a_slot(dynamodb: DynamoDBClient) -> None:
+    # GIVEN a batch of 2 records holding 2 slots, both calls ended (the slots given back as they did),
+    # and another instance that took every slot given back
+    clock = Clock()
+    budget, other = make_budget(dynamodb, fixed(1), clock), make_budget(dynamodb, fixed(1), clock)
+    lease = budget.admit(2, None, 0).lease
+    assert lease is not None
+    first, second = lease.acquire(), lease.acquire()
+    lease.release(first, succeeded=True)
+    lease.release(second)
+    assert other.admit(2, None, 0).lease is not None
+    # WHEN the last call's transient failure is re-attempted in the batch
+    permits: list[Permit] = []
+    retry = threading.Thread(target=lambda: permits.append(lease.acquire()), daemon=True)
+    retry.start()
+    retry.join(timeout=5)
+    # THEN it got a slot rather than waiting forever on a cap given back to zero
+    assert permits, "the re-attempt found no slot"
+    lease.release(permits[0], succeeded=True)

@@ -164,5 +164,15 @@ def test_target_tracking_capacity_is_enough_for_the_target_unless_capped(
 def test_from_zero_the_first_step_is_bounded_by_max(policy: ScalingPolicy, backlog: int) -> None:
     decision = Autoscaler(policy).decide(0.0, serving=0, desired=0, visible=backlog, in_flight=0)
     assert decision is not None
-    assert decision.desired == min(policy.scale_from_zero_step, policy.max_capacity)
+    assert decision.desired == max(policy.min_capacity, min(policy.scale_from_zero_step, policy.max_capacity))
     assert decision.desired == math.ceil(decision.desired)
+
+
+def test_the_step_from_zero_never_goes_below_the_minimum() -> None:
+    # GIVEN a policy whose minimum is above its step (an endpoint found with nothing, e.g. while created)
+    scaler = Autoscaler(_policy(unit="instances", min_capacity=2, scale_from_zero_step=1))
+    # WHEN there is a backlog and nothing serves
+    decision = scaler.decide(0.0, serving=0, desired=0, visible=5, in_flight=0)
+    # THEN it asks for the minimum at least (Application Auto Scaling never sets less than MinCapacity)
+    assert decision is not None
+    assert decision.desired == 2

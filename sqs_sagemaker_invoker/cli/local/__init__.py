@@ -5,6 +5,7 @@ starting a stack needs the `local` extra (moto, Powertools, scikit-learn), check
 """
 
 import importlib.util
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -100,21 +101,56 @@ def local_down(
     _exit(down(_absolute(state_dir), wait=wait))
 
 
+class Scenario(StrEnum):
+    MIXED = "mixed"
+    SCALING = "scaling"
+
+
 @local.command("demo")
 @handle_errors
-def local_demo(
+def local_demo(  # noqa: PLR0913 - the command's options, one each
     *,
     state_dir: LocalStateDir = None,
-    requests: Annotated[int, typer.Option(help="Number of requests.")] = 400,
-    rate: Annotated[float, typer.Option(help="Messages sent per second.")] = 30.0,
-    timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 120.0,
+    scenario: Annotated[
+        Scenario,
+        typer.Option(
+            help="mixed: a mixed workload with faults; scaling: a burst at an endpoint scaled from zero and back.",
+        ),
+    ] = Scenario.MIXED,
+    requests: Annotated[
+        int | None, typer.Option(help="Number of requests (default 400; scaling 300).", show_default=False)
+    ] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option(help="Messages sent per second (default 30; scaling: a burst).", show_default=False),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(help="Give up after this many seconds (default 120; scaling 240).", show_default=False),
+    ] = None,
     route: Annotated[
-        str | None, typer.Option(help="Route (default: the first standard-queue route).")
+        str | None, typer.Option(help="Route (default: the first standard-queue route; mixed only).")
     ] = None,
 ) -> None:
     """Run the end-to-end demo on a fresh local stack and print its summary."""
     _require_extra()
     from sqs_sagemaker_invoker.local.__main__ import configure, demo  # noqa: PLC0415 - only when asked
 
+    if scenario is Scenario.SCALING and route:
+        raise CliError("--route: the scaling scenario builds its own route")
     configure()
-    _exit(demo(_absolute(state_dir), requests=requests, rate=rate, timeout_s=timeout, route=route or None))
+    if scenario is Scenario.MIXED:
+        # This command's own defaults for the mixed scenario (a gentler rate than the module's).
+        requests = 400 if requests is None else requests
+        rate = 30.0 if rate is None else rate
+        timeout = 120.0 if timeout is None else timeout
+    _exit(
+        demo(
+            _absolute(state_dir),
+            requests=requests,
+            rate=rate,
+            timeout_s=timeout,
+            route=route or None,
+            scenario="scaling" if scenario is Scenario.SCALING else "mixed",
+        )
+    )

@@ -9,9 +9,13 @@ final place, the one its kind calls for; repeated results (at-least-once deliver
 
 Modules: ``workload`` (the requests and their pacing), ``phases`` (the endpoint's faults over time),
 ``readback`` (outcomes from the queues), ``report`` (the verdict and its table), ``runner`` (the demo).
+
+``scaling_scenario`` (``demo --scenario scaling``) reuses them for a burst at an endpoint with no copies that
+the local autoscaler scales out and back to zero; ``chart`` draws its capacity and backlog over time.
 """
 
-from sqs_sagemaker_invoker.local.demo.config import DemoConfig
+from sqs_sagemaker_invoker.local.demo.config import DemoConfig, ScalingDemoConfig
 from sqs_sagemaker_invoker.local.demo.runner import Demo
+from sqs_sagemaker_invoker.local.demo.scaling_scenario import ScalingDemo
 
-__all__ = ["Demo", "DemoConfig"]
+__all__ = ["Demo", "DemoConfig", "ScalingDemo", "ScalingDemoConfig"]

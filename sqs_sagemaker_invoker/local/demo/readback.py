@@ -68,7 +68,8 @@ def drain(sqs: SQSClient, url: str, handle: Callable[[dict[str, Any]], None]) ->
         total += len(messages)
 
 
-def queue_empty(sqs: SQSClient, url: str) -> bool:
+def queue_counts(sqs: SQSClient, url: str) -> dict[str, int]:
+    """The queue's visible, in-flight and delayed messages, by SQS attribute name."""
     attributes = sqs.get_queue_attributes(
         QueueUrl=url,
         AttributeNames=[
@@ -77,7 +78,24 @@ def queue_empty(sqs: SQSClient, url: str) -> bool:
             "ApproximateNumberOfMessagesDelayed",
         ],
     )["Attributes"]
-    return all(int(value) == 0 for value in attributes.values())
+    return {name: int(value) for name, value in attributes.items()}
+
+
+def queue_empty(sqs: SQSClient, url: str) -> bool:
+    return not any(queue_counts(sqs, url).values())
+
+
+def still_queued_problem(counts: dict[str, int]) -> str | None:
+    """What to say when the demo gave up with messages still in the request queue: requests that look
+    lost may be among them (a received message stays invisible for its visibility timeout)."""
+    if not any(counts.values()):
+        return None
+    return (
+        f"the request queue still held {counts.get('ApproximateNumberOfMessages', 0)} visible,"
+        f" {counts.get('ApproximateNumberOfMessagesNotVisible', 0)} in flight and"
+        f" {counts.get('ApproximateNumberOfMessagesDelayed', 0)} delayed message(s) when the demo gave up:"
+        " requests reported lost may be among them (not settled yet rather than lost)"
+    )
 
 
 def _attribute(message: dict[str, Any], name: str) -> str | None:

@@ -39,6 +39,8 @@ class Summary:
     metric_data_points: int
     elapsed_s: float
     timeline: list[tuple[float, str]]
+    # The scaling scenario's figures (capacity over time, time to first result, ...); None in the mixed one.
+    scaling: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -163,6 +165,11 @@ def metric_problems(dead: Counter[str], dead_metric: dict[str, int]) -> list[str
 
 
 def print_summary(console: Console, summary: Summary) -> None:
+    print_table(console, summary)
+    print_verdict(console, summary)
+
+
+def print_table(console: Console, summary: Summary) -> None:
     table = Table(title="Demo summary", show_header=True, header_style="bold")
     table.add_column("what")
     table.add_column("count / value", justify="right")
@@ -197,6 +204,9 @@ def print_summary(console: Console, summary: Summary) -> None:
     table.add_row("timeline", " · ".join(f"{t:.1f} s {what}" for t, what in summary.timeline))
     table.add_row("elapsed", f"{summary.elapsed_s:.1f} s")
     console.print(table)
+
+
+def print_verdict(console: Console, summary: Summary) -> None:
     if summary.ok:
         console.print(
             f"[bold green]OK[/]: all {sum(summary.sent.values())} requests accounted for, each exactly once where expected."

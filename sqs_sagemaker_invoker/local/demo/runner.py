@@ -3,6 +3,7 @@ until every request has settled (or the time is up), then the summary."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -23,7 +24,12 @@ from rich.progress import (
 
 from sqs_sagemaker_invoker.infra.config_loader import load_app_config
 from sqs_sagemaker_invoker.local.demo.phases import Timeline, run_fault_phases
-from sqs_sagemaker_invoker.local.demo.readback import OutcomeReader, queue_empty
+from sqs_sagemaker_invoker.local.demo.readback import (
+    OutcomeReader,
+    queue_counts,
+    queue_empty,
+    still_queued_problem,
+)
 from sqs_sagemaker_invoker.local.demo.report import (
     Summary,
     function_log_events,
@@ -44,6 +50,7 @@ if TYPE_CHECKING:
     from sqs_sagemaker_invoker.infra.config import AppConfig, RouteConfig
     from sqs_sagemaker_invoker.local.aws import RouteResources
     from sqs_sagemaker_invoker.local.demo.config import DemoConfig
+    from sqs_sagemaker_invoker.local.demo.workload import Request
 
 
 class Demo:
@@ -53,11 +60,17 @@ class Demo:
         self.config = config
         self.console = console or Console()
         self.state_dir = state_dir
-        self.requests = build_workload(config.requests, config.seed)
+        self.requests = self.workload()
         self.timeline = Timeline()
         self._stop = threading.Event()
         self.sender = WorkloadSender(self.requests, rate=config.rate, seed=config.seed, stop=self._stop)
         self.reader = OutcomeReader(self.sender)
+        # Set when the demo timed out with messages still in the request queue.
+        self.still_queued: str | None = None
+
+    def workload(self) -> list[Request]:
+        """The requests: the deterministic mix of kinds, each expecting its own place."""
+        return build_workload(self.config.requests, self.config.seed)
 
     def pick_route(self, app: AppConfig) -> RouteConfig:
         if self.config.route is not None:
@@ -89,16 +102,33 @@ class Demo:
             max(route_config.retry_base_seconds, self.config.retry_max_seconds),
         )
 
+    def route_config(self) -> RouteConfig:
+        """The route the demo drives, from the configuration its stack is started with."""
+        return self.pick_route(load_app_config(read_context(ROOT / "cdk.json")))
+
+    def announce(self, route_config: RouteConfig) -> None:
+        self.console.print(
+            f"[bold]Starting the local stack[/] (route [cyan]{route_config.name}[/], endpoint "
+            f"[cyan]{route_config.endpoint_name}[/]; demo setting: retryMaxSeconds="
+            f"{self._retry_max(route_config)}, cdk.json says {route_config.retry_max_seconds})"
+        )
+
+    def background(self, stack: LocalStack, route_config: RouteConfig) -> list[threading.Thread]:
+        """What runs beside the sender while the demo follows the outcomes: here, the fault phases."""
+        assert stack.emulator is not None
+        return [
+            threading.Thread(
+                target=run_fault_phases,
+                args=(stack.emulator, route_config.endpoint_name, self.config, self.timeline, self._stop),
+                daemon=True,
+            )
+        ]
+
     def run(self) -> Summary:
         started = self.timeline.restart()
-        route_config = self.pick_route(load_app_config(read_context(ROOT / "cdk.json")))
-        endpoint = route_config.endpoint_name
+        route_config = self.route_config()
         options = self.stack_options(route_config)
-        self.console.print(
-            f"[bold]Starting the local stack[/] (route [cyan]{route_config.name}[/], endpoint [cyan]{endpoint}[/]; "
-            f"demo setting: retryMaxSeconds={self._retry_max(route_config)}, cdk.json says "
-            f"{route_config.retry_max_seconds})"
-        )
+        self.announce(route_config)
         with LocalStack(options) as stack:
             self.console.print(
                 f"  moto {stack.moto.url} · SageMaker Runtime emulator {stack.outputs['SageMakerRuntimeUrl']} · "
@@ -106,26 +136,22 @@ class Demo:
             )
             route = stack.route(route_config.name)
             sqs = stack.sqs()
-            assert stack.emulator is not None
             sender = threading.Thread(
                 target=self.sender.send_all,
                 args=(stack.sqs(), route.request_queue_url),
                 kwargs={"fifo": route_config.fifo, "on_done": lambda: self.timeline.note("all sent")},
                 daemon=True,
             )
-            phases = threading.Thread(
-                target=run_fault_phases,
-                args=(stack.emulator, endpoint, self.config, self.timeline, self._stop),
-                daemon=True,
-            )
-            sender.start()
-            phases.start()
+            threads = [sender, *self.background(stack, route_config)]
+            for thread in threads:
+                thread.start()
             try:
                 self._follow(stack, sqs, route, started)
+                self.after_settled(stack, route_config, started)
             finally:
                 self._stop.set()
-                sender.join(timeout=10)
-                phases.join(timeout=10)
+                for thread in threads:
+                    thread.join(timeout=10)
             assert stack.esm is not None
             stack.esm.stop(kill=False, timeout=5)
             assert stack.telemetry is not None
@@ -133,6 +159,21 @@ class Demo:
             # Anything that arrived while stopping (a batch finishing) counts too.
             self.reader.read(sqs, route)
             return self._summarise(stack, route, route_config, time.monotonic() - started)
+
+    def after_settled(self, stack: LocalStack, route_config: RouteConfig, started: float) -> None:
+        """Once every request has settled (or the time is up): nothing more to wait for here."""
+
+    def status(self, stack: LocalStack, route: RouteResources) -> str:
+        """The progress line's status: the fault phase and where the requests are."""
+        assert stack.esm is not None
+        stats = stack.esm.stats(route.route.name)
+        ledger = self.reader.ledger
+        delivered = ledger.delivered()
+        return (
+            f"[yellow]{self.timeline.phase}[/] · delivered {delivered} · "
+            f"dead-lettered {ledger.settled() - delivered} · "
+            f"returned to queue {stats.item_failures} · batches {stats.batches}"
+        )
 
     def _follow(self, stack: LocalStack, sqs: SQSClient, route: RouteResources, started: float) -> None:
         total = len(self.requests)
@@ -154,17 +195,10 @@ class Demo:
                     self.reader.read(sqs, route)
                     empty = queue_empty(sqs, route.request_queue_url)
                 except (BotoCoreError, ClientError) as exc:
-                    # moto answers 500 now and then under concurrency: read again on the next tick
+                    # A failed read (the stack's clients already retried) is read again on the next tick
                     self.console.print(f"[dim]read-back failed ({exc}); retrying[/]")
                     empty = False
-                assert stack.esm is not None
-                stats = stack.esm.stats(route.route.name)
-                delivered = ledger.delivered()
-                status = (
-                    f"[yellow]{self.timeline.phase}[/] · delivered {delivered} · "
-                    f"dead-lettered {ledger.settled() - delivered} · "
-                    f"returned to queue {stats.item_failures} · batches {stats.batches}"
-                )
+                status = self.status(stack, route)
                 progress.update(sent_task, completed=self.sender.sent)
                 progress.update(done_task, completed=ledger.settled(), status=status)
                 if self.sender.sent == total and ledger.settled() >= total and empty:
@@ -172,6 +206,9 @@ class Demo:
                     return
                 if time.monotonic() > deadline:
                     self.console.print(f"[red]timed out after {self.config.timeout_s:.0f} s[/]")
+                    # Before any request is called lost: is it still in the queue (in flight, delayed)?
+                    with contextlib.suppress(BotoCoreError, ClientError):
+                        self.still_queued = still_queued_problem(queue_counts(sqs, route.request_queue_url))
                     return
                 time.sleep(0.3)
 
@@ -189,7 +226,9 @@ class Demo:
             duplicates=outcomes.duplicates,
             dead_lettered=dict(outcomes.dead),
             retried=retried,
-            problems=outcomes.problems + metric_problems(outcomes.dead, dead_metric),
+            problems=[p for p in [self.still_queued] if p]
+            + outcomes.problems
+            + metric_problems(outcomes.dead, dead_metric),
             latency_ms={"p50": percentile(outcomes.latencies, 50), "p99": percentile(outcomes.latencies, 99)},
             end_to_end_ms={
                 "p50": percentile(outcomes.end_to_end, 50),
@@ -208,10 +247,14 @@ class Demo:
             elapsed_s=elapsed,
             timeline=sorted(self.timeline.events),
         )
+        self.complete_summary(summary, stack, route_config)
         if self.state_dir is not None:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             (self.state_dir / "demo-summary.json").write_text(json.dumps(asdict(summary), indent=2) + "\n")
         return summary
+
+    def complete_summary(self, summary: Summary, stack: LocalStack, route_config: RouteConfig) -> None:
+        """What a scenario adds to the summary (and to its problems) while the stack still runs."""
 
     def print_summary(self, summary: Summary) -> None:
         print_summary(self.console, summary)

@@ -106,6 +106,12 @@ def build_workload(count: int, seed: int = 7) -> list[Request]:
     return [_BUILDERS[kind](rng, index, f"demo-{index:05d}") for index, kind in enumerate(kinds)]
 
 
+def build_uniform_workload(count: int, seed: int = 7, kind: str = "json") -> list[Request]:
+    """``count`` requests of one kind (the scaling scenario: every one must reach the results queue)."""
+    rng = random.Random(seed)
+    return [_BUILDERS[kind](rng, index, f"demo-{index:05d}") for index in range(count)]
+
+
 class WorkloadSender:
     """Sends the requests in batches of ten at `rate` messages/s and remembers each one's message id."""
 

@@ -129,3 +129,23 @@ def test_demo_accounts_for_every_request(tmp_path: Path) -> None:
     assert summary["retried"].get("throttled", 0) > 0
     assert summary["log_events"] > 0
     assert "OK: all 120 requests accounted for" in result.stdout
+
+
+def test_scaling_demo_scales_from_zero_and_back_and_loses_nothing(tmp_path: Path) -> None:
+    # GIVEN a fresh state directory; WHEN the scaling scenario runs a small burst to the end
+    result = _run("demo", "--scenario", "scaling", "--requests", "80", state_dir=tmp_path, timeout=240)
+
+    # THEN it exits 0: every request delivered (none dead-lettered), the endpoint 0 -> peak -> 0
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = json.loads((tmp_path / "demo-summary.json").read_text())
+    assert summary["problems"] == []
+    assert summary["delivered"] == 80
+    assert summary["dead_lettered"] == {}
+    scaling = summary["scaling"]
+    assert scaling["started_serving"] == 0
+    assert scaling["peak_serving"] >= 1
+    assert scaling["final"] == {"serving": 0, "desired": 0}
+    assert scaling["decisions"][0]["rule"] == "scale_from_zero"
+    # Messages that met zero copies waited for one (the function's retry, whatever its capacity mode)
+    assert summary["retried"].get("no_capacity", 0) > 0
+    assert "OK: all 80 requests accounted for" in result.stdout
