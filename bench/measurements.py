@@ -298,8 +298,8 @@ class ProfileSkipped(TypedDict):
     skipped: str
 
 
-# shared_small_batches: shared capacity with batches that divide the budget's ceiling (a batch holds its
-# leased slots until it ends, so the route's batch size matters to the shared drain).
+# shared_small_batches: shared capacity with batches that divide the budget's ceiling (each batch leases
+# its slots from the route's budget, so the route's batch size may matter to the shared drain).
 SystemMode = Literal["shared", "shared_small_batches", "per_instance", "textbook"]
 SYSTEM_MODES: tuple[SystemMode, ...] = ("shared", "shared_small_batches", "per_instance", "textbook")
 
@@ -395,7 +395,7 @@ class MotoBound(TypedDict):
 class SystemSection(TypedDict):
     messages: int
     slots: int
-    # The route's batch size (cdk.json): a shared-capacity batch leases its slots for its whole time.
+    # The route's batch size (cdk.json): each shared-capacity batch leases its slots from the budget.
     batch_size: int
     # The batch size of the shared_small_batches run.
     small_batch_size: int

@@ -52,7 +52,7 @@ def _body(run: BenchRun, measured: SystemSection) -> list[str]:
         HEADING,
         "",
         f"Measured {run.machine['date']} with `{run.command}`. Repeat with "
-        "`uv run --frozen python -m bench --only system` (about 7 minutes; `--smoke` for tiny sizes).",
+        "`uv run --frozen python -m bench --only system` (about 6 minutes; `--smoke` for tiny sizes).",
         "",
         f"**Setup.** The local stack (`sqs_sagemaker_invoker.local.stack`): K = {measured['slots']} function "
         "instances (the event source emulator's slots, each a worker process running the handler, polling "
@@ -157,13 +157,11 @@ def _budget_line(measured: SystemSection) -> list[str]:
             f"{budget.get('version', 0):g} times."
         )
     ceiling, batch = measured["capacity"], measured["batch_size"]
-    if out and batch > ceiling and batch % ceiling:
-        # Leases are per batch and returned when the batch ends (functions/invoker/processor.py).
-        rounds = -(-batch // ceiling)
+    if out and batch % ceiling and ceiling % batch:
         out.append(
-            f"A batch leases its slots until it ends: a batch of {batch} on at most {ceiling} slots takes "
-            f"{rounds} rounds of L with slots leased but idle in the last one, which costs drain time "
-            f"without a single throttle; hence the run with batches of {measured['small_batch_size']}."
+            f"Each batch leases its slots from the route's budget, and a batch of {batch} does not divide a "
+            f"ceiling of {ceiling}: the run with batches of {measured['small_batch_size']} shows what the "
+            "batch size does to the shared drain."
         )
     return [*(f"- {each}" for each in out), ""] if out else []
 
@@ -188,7 +186,7 @@ def _scale_part(scale: ScaleFromZeroRun, measured: SystemSection) -> list[str]:
     ]
     out += table(
         [
-            "first copy serving",
+            "first copy serving (sampled each second)",
             "first result",
             "drained",
             "drained after the first copy served",
