@@ -12,7 +12,7 @@ from pathlib import Path
 from bench.measurements import BenchRun
 from bench.plan import Plan
 from bench.report.charts import write_charts
-from bench.report.markdown import write_markdown
+from bench.report.markdown import system_only, write_markdown
 from bench.run import SECTIONS, run_benchmark
 from bench.stack import ROOT
 from bench.targets import targets
@@ -76,8 +76,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write_outputs(run: BenchRun, out: Path) -> None:
-    write_markdown(run, out / "RESULTS.md")
-    write_charts(run, out)
+    # `--only system` rewrites its own part and chart only: the other sections keep their last full run.
+    alone = system_only(run)
+    write_markdown(run, out / "RESULTS.md", system_only=alone)
+    write_charts(run, out, system_only=alone)
     for target in targets(run):
         verdict = "pass" if target.passed else "FAIL" if target.passed is not None else "n/a"
         print(f"{verdict:4}  {target.name}: {target.measured} (goal {target.goal})")

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bench.measurements import BenchRun, ThrottlingSection, ThroughputRow
+    from collections.abc import Sequence
+
+    from bench.measurements import BenchRun, SystemRun, SystemSection, ThrottlingSection, ThroughputRow
 
 
 def bare_cpu_ms(run: BenchRun) -> float:
@@ -120,4 +122,72 @@ def total_lost(run: BenchRun) -> int:
     rows += [r["lost"] for r in sections.get("memory", {"rows": []})["rows"]]
     if "throttling" in sections:
         rows += [r["lost"] for runs in sections["throttling"]["runs"].values() for r in runs]
+    if "system" in sections:
+        rows += [r["lost"] for r in sections["system"]["runs"]]
+        rows.append(sections["system"]["scale_from_zero"]["lost"])
     return sum(int(lost) for lost in rows)
+
+
+# -- the system section ---------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest rank (q from 0 to 100): always a value that was measured, never an interpolation, so a
+    p99 of 400 latencies is the 396th; None when there is nothing to rank."""
+    if not values:
+        return None
+    if not 0 <= q <= 100:
+        raise ValueError(f"a percentile is between 0 and 100, got {q}")
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def physical_limit_s(messages: int, latency_ms: float, capacity: int) -> float:
+    """N x L / C: no client drains N calls of latency L faster through C concurrent slots (whatever the
+    number of function instances), so the drain time is read as a multiple of it."""
+    if capacity <= 0:
+        raise ValueError(f"capacity must be positive, got {capacity}")
+    return messages * latency_ms / 1000 / capacity
+
+
+def share(part: int, whole: int) -> float | None:
+    return part / whole if whole > 0 else None
+
+
+@dataclass(frozen=True)
+class SystemFigures:
+    """One drain against the physical limit, with the endpoint's calls per message and the throttled share."""
+
+    run: SystemRun
+    limit_s: float
+    ratio: float | None
+    throttled_share: float | None
+    calls_per_message: float | None
+
+    @property
+    def ran(self) -> bool:
+        return "skipped" not in self.run
+
+
+def system_figures(section: SystemSection) -> list[SystemFigures]:
+    limit = physical_limit_s(section["messages"], section["latency_ms"], section["capacity"])
+    out = []
+    for each in section["runs"]:
+        drain = each["drain_s"]
+        out.append(
+            SystemFigures(
+                run=each,
+                limit_s=limit,
+                ratio=drain / limit if drain is not None and limit > 0 else None,
+                throttled_share=share(each["endpoint_throttled"], each["endpoint_calls"]),
+                calls_per_message=each["endpoint_calls"] / each["messages"] if each["messages"] else None,
+            )
+        )
+    return out
+
+
+def oversubscription(section: SystemSection) -> float:
+    """K x MAX_CONCURRENCY / C: how many calls the instances could start at once per call the endpoint
+    takes (the shared-capacity target is stated for 4 and above)."""
+    return section["slots"] * section["max_concurrency"] / section["capacity"]

@@ -54,6 +54,26 @@ class Plan:
     round_trip_in_flight: tuple[int, ...] = (1, 2, 4, 8)
     profile_batch: int = 1000
     profile_reps: int = 5
+    # The system section: K function instances (event source slots) against one endpoint of capacity
+    # C = instances x concurrency per instance at latency L, draining N messages sent up front. The
+    # endpoint is the bottleneck by design: C / L = 16 calls/s, far below what moto's SQS takes (measured
+    # by the probe, about system_moto_probe_s). K x MAX_CONCURRENCY = 64 >= 4 x C, the target's condition.
+    system_messages: int = 400
+    system_slots: int = 4
+    system_concurrency: int = 16
+    system_instances: int = 4
+    system_concurrency_per_instance: int = 2
+    system_latency_ms: int = 500
+    # Shared capacity once more with batches that divide C (cdk.json's 10 does not divide 8).
+    system_small_batch: int = 4
+    # A run that has not drained by then is called off (its messages count as pending, not as drained).
+    system_timeout_s: float = 600.0
+    system_moto_probe_s: float = 20.0
+    # Scale from zero: copies start at 0 and may grow to system_instances (peak capacity C); a new copy
+    # serves system_provisioning_s after it is asked for (the target: 2 minutes).
+    system_scale_messages: int = 400
+    system_provisioning_s: int = 120
+    system_scale_timeout_s: float = 900.0
 
     @classmethod
     def smoke_plan(cls) -> Plan:
@@ -86,6 +106,18 @@ class Plan:
             round_trip_in_flight=(4,),
             profile_batch=100,
             profile_reps=1,
+            system_messages=40,
+            system_slots=2,
+            system_concurrency=8,
+            system_instances=2,
+            system_concurrency_per_instance=2,
+            system_latency_ms=100,
+            system_small_batch=2,
+            system_timeout_s=120.0,
+            system_moto_probe_s=1.5,
+            system_scale_messages=20,
+            system_provisioning_s=3,
+            system_scale_timeout_s=180.0,
         )
 
     @classmethod

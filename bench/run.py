@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING
 
 from bench.machine import load_average, machine_info
 from bench.measurements import BenchRun
-from bench.sections import client_cpu, delivery, footprint, profile, round_trip, throttling, throughput
+from bench.sections import (
+    client_cpu,
+    delivery,
+    footprint,
+    profile,
+    round_trip,
+    system,
+    throttling,
+    throughput,
+)
 from bench.sections.measure import Session
 from bench.stack import ROOT, BenchStack
 
@@ -28,6 +37,7 @@ SECTIONS = (
     "memory",
     "cold_start",
     "profile",
+    "system",
 )
 
 
@@ -77,6 +87,8 @@ def run_benchmark(
                 sections["cold_start"] = footprint.cold_start(session)
             elif name == "profile":
                 sections["profile"] = profile.run(session)
+            elif name == "system":
+                sections["system"] = system.run(session)
             save()
         sections["calibration"].append(client_cpu.calibrate(session))
     save()

@@ -8,8 +8,15 @@ from typing import TYPE_CHECKING
 from bench import analysis
 
 if TYPE_CHECKING:
-    from bench.analysis import Bounded
-    from bench.measurements import BenchRun
+    from bench.analysis import Bounded, SystemFigures
+    from bench.measurements import BenchRun, SystemSection
+
+# The system section's targets: shared capacity drains within this multiple of N x L / C, with under
+# this share of InvokeEndpoint calls throttled, once the instances could start this many times the
+# calls the endpoint takes (K x MAX_CONCURRENCY / C).
+SYSTEM_DRAIN_RATIO = 1.25
+SYSTEM_THROTTLED_SHARE = 0.05
+SYSTEM_OVERSUBSCRIPTION = 4
 
 
 @dataclass(frozen=True)
@@ -138,6 +145,116 @@ def targets(run: BenchRun) -> list[Target]:
                 throttle.ratio <= 1.5,
             )
         )
+    system = sections.get("system")
+    if system:
+        out += system_targets(system)
     lost = analysis.total_lost(run)
     out.append(Target("messages lost (every run)", "0", str(lost), lost == 0))
+    return out
+
+
+def _figures_text(figures: SystemFigures | None) -> str:
+    if figures is None:
+        return "not measured"
+    if not figures.ran:
+        return f"not run ({figures.run.get('skipped')})"
+    if figures.ratio is None:
+        return f"not drained within the time limit ({figures.run['pending']} pending)"
+    throttled = figures.throttled_share or 0.0
+    return (
+        f"{figures.ratio:.2f}x ({figures.run['drain_s'] or 0:.1f} s vs {figures.limit_s:.1f} s), "
+        f"{100 * throttled:.1f}% of {figures.run['endpoint_calls']} calls throttled"
+    )
+
+
+def system_targets(section: SystemSection) -> list[Target]:
+    """Shared capacity against N x L / C and its throttled share (per-instance figures beside them), and
+    nothing lost or dead-lettered in any drain, the scale from zero included."""
+    figures = {f.run["mode"]: f for f in analysis.system_figures(section)}
+    shared, per_instance = figures.get("shared"), figures.get("per_instance")
+    small = figures.get("shared_small_batches")
+    applies = analysis.oversubscription(section) >= SYSTEM_OVERSUBSCRIPTION
+    stated = (
+        f"K {section['slots']} x MAX_CONCURRENCY {section['max_concurrency']} = "
+        f"{analysis.oversubscription(section):g} x C {section['capacity']}"
+    )
+    beside = f"; per instance: {_figures_text(per_instance)}"
+    out = []
+    if shared is None or not shared.ran or shared.ratio is None:
+        out.append(
+            Target(
+                f"system: shared capacity drain vs N x L / C ({stated})",
+                f"<= {SYSTEM_DRAIN_RATIO}x",
+                _figures_text(shared) + beside,
+                False if shared is not None and shared.ran else None,
+            )
+        )
+    else:
+        ratio, throttled = shared.ratio, shared.throttled_share or 0.0
+        out.append(
+            Target(
+                f"system: shared capacity drain vs N x L / C ({stated})",
+                f"<= {SYSTEM_DRAIN_RATIO}x",
+                f"{ratio:.2f}x ({shared.run['drain_s'] or 0:.1f} s vs {shared.limit_s:.1f} s)"
+                + (
+                    f"; batches of {section['small_batch_size']}: {small.ratio:.2f}x"
+                    if small and small.ratio
+                    else ""
+                )
+                + (
+                    f"; per instance: {per_instance.ratio:.2f}x"
+                    if per_instance and per_instance.ratio
+                    else beside
+                ),
+                ratio <= SYSTEM_DRAIN_RATIO if applies else None,
+            )
+        )
+        out.append(
+            Target(
+                "system: shared capacity, throttled share of InvokeEndpoint calls",
+                f"< {100 * SYSTEM_THROTTLED_SHARE:.0f}%",
+                f"{100 * throttled:.1f}% ({shared.run['endpoint_throttled']} of {shared.run['endpoint_calls']})"
+                + (
+                    f"; per instance: {100 * (per_instance.throttled_share or 0):.1f}%"
+                    f" ({per_instance.run['endpoint_throttled']} of {per_instance.run['endpoint_calls']})"
+                    if per_instance and per_instance.ran
+                    else ""
+                ),
+                throttled < SYSTEM_THROTTLED_SHARE if applies else None,
+            )
+        )
+    ran = [f.run for f in figures.values() if f.ran]
+    lost = sum(r["lost"] for r in ran)
+    dead = sum(r["dead_lettered"] for r in ran)
+    out.append(
+        Target(
+            f"system: lost / dead-lettered over the drains ({', '.join(r['mode'] for r in ran) or 'none ran'})",
+            "0 / 0",
+            f"{lost} / {dead}",
+            lost == 0 and dead == 0 if ran else None,
+        )
+    )
+    scale = section["scale_from_zero"]
+    if "skipped" in scale:
+        out.append(
+            Target(
+                "system: scale from zero, lost / dead-lettered",
+                "0 / 0",
+                f"not run ({scale['skipped']})",
+                None,
+            )
+        )
+    else:
+        first = scale["first_result_s"]
+        drained = scale["drain_s"]
+        out.append(
+            Target(
+                "system: scale from zero, lost / dead-lettered",
+                "0 / 0",
+                f"{scale['lost']} / {scale['dead_lettered']} (first result after "
+                f"{'-' if first is None else f'{first:.0f} s'}, drained after "
+                f"{'-' if drained is None else f'{drained:.0f} s'}, provisioning {scale['provisioning_s']} s)",
+                scale["lost"] == 0 and scale["dead_lettered"] == 0 and drained is not None,
+            )
+        )
     return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bench import analysis
-from bench.report import client_cpu, footprint, round_trip, scale, throttling, throughput
+from bench.report import client_cpu, footprint, round_trip, scale, system, throttling, throughput
 from bench.report.charts import CONCURRENCY_CHART, LATENCY_CHART
 from bench.report.table import table, verdict
 from bench.targets import targets
@@ -17,8 +17,18 @@ if TYPE_CHECKING:
     from bench.measurements import BenchRun
 
 
-def write_markdown(run: BenchRun, path: Path) -> None:
+def write_markdown(run: BenchRun, path: Path, *, system_only: bool = False) -> None:
+    """The whole report; `system_only` (a run of the system section alone) replaces only the system part
+    of the RESULTS.md already there, so the other sections keep the figures of their last full run."""
+    if system_only and path.exists():
+        path.write_text(system.splice(path.read_text(), system.section(run)))
+        return
     path.write_text("\n".join(markdown(run)) + "\n")
+
+
+def system_only(run: BenchRun) -> bool:
+    """The run measured the system section and nothing else (the calibration always runs)."""
+    return set(run.sections) - {"calibration"} == {"system"}
 
 
 def markdown(run: BenchRun) -> list[str]:
@@ -31,6 +41,7 @@ def markdown(run: BenchRun) -> list[str]:
     out += throttling.section(run)
     out += scale.section(run)
     out += client_cpu.profile_section(run.sections.get("profile"))
+    out += system.section(run)
     out += [
         "## Charts",
         "",

@@ -29,7 +29,8 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=240,
+        # The system section adds about a minute: a fresh local stack per run, and a scale from zero.
+        timeout=420,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-4000:]
@@ -41,10 +42,16 @@ def test_smoke_writes_the_report_and_charts(smoke: tuple[Path, dict[str, Any]]) 
     out, results = smoke
     # THEN the Markdown table and both charts are written
     text = (out / "RESULTS.md").read_text()
-    for heading in ("## Targets", "## 1. Throughput", "## 4. Throttling", "## 5. Scale model"):
+    for heading in (
+        "## Targets",
+        "## 1. Throughput",
+        "## 4. Throttling",
+        "## 5. Scale model",
+        "## 6. System",
+    ):
         assert heading in text
     assert results["machine"]["cpu_model"] in text
-    for chart in ("throughput_vs_concurrency.png", "throughput_vs_latency.png"):
+    for chart in ("throughput_vs_concurrency.png", "throughput_vs_latency.png", "system_capacity.png"):
         assert (out / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # and the text names the command that repeats it
     assert "python -m bench" in text
@@ -111,6 +118,63 @@ def test_smoke_throttling_loses_nothing(smoke: tuple[Path, dict[str, Any]]) -> N
             assert run["endpoint_ok"] >= run["succeeded"], run
             # and the SDK retried nothing: every request the endpoint saw is an attempt the function counted
             assert run["endpoint_requests"] == run["invocations"], run
+
+
+@pytest.mark.slow
+def test_smoke_system_drains_every_message_in_every_mode(smoke: tuple[Path, dict[str, Any]]) -> None:
+    _, results = smoke
+    system = results["sections"]["system"]
+    runs = {r["mode"]: r for r in system["runs"]}
+    # THEN the function (shared capacity, then per-instance limiting) and the textbook handler drained
+    # the same messages
+    assert set(runs) == {"shared", "shared_small_batches", "per_instance", "textbook"}
+    ran = [r for r in runs.values() if "skipped" not in r]
+    assert {r["mode"] for r in ran} == set(runs)
+    for run in ran:
+        messages = run["messages"]
+        # every message settled once, as a result or a dead letter, none lost or left on the queue
+        assert (run["lost"], run["pending"]) == (0, 0), run
+        assert run["results"] + run["dead_lettered"] == messages, run
+        assert len(run["settled_at_s"]) == messages, run
+        assert run["drain_s"] is not None, run
+        assert run["drain_s"] > 0, run
+        # and the endpoint answered at least one call per message, the throttled ones on top
+        assert run["endpoint_ok"] >= run["results"], run
+        assert run["endpoint_calls"] >= run["endpoint_ok"] + run["endpoint_throttled"], run
+        p50, p99 = run["latency_p50_s"], run["latency_p99_s"]
+        assert p50 is not None, run
+        assert p99 is not None, run
+        assert 0 < p50 <= p99, run
+    # and the textbook handler, one call at a time per instance below the capacity, was never throttled
+    if "skipped" not in runs["textbook"]:
+        assert runs["textbook"]["endpoint_throttled"] == 0
+    # and moto's bound was measured for each kind of call
+    rates = system["moto"]["rates"]
+    assert [r["call"].split()[0] for r in rates] == ["ReceiveMessage", "SendMessage", "SendMessageBatch"]
+    assert all(r["msgs_per_s"] > 0 and r["calls"] > 0 for r in rates)
+
+
+@pytest.mark.slow
+def test_smoke_system_scales_from_zero_without_losing_anything(smoke: tuple[Path, dict[str, Any]]) -> None:
+    _, results = smoke
+    scale = results["sections"]["system"]["scale_from_zero"]
+    if "skipped" in scale:
+        pytest.skip(f"scale from zero not run: {scale['skipped']}")
+    # THEN every message has a result, none was dead-lettered or lost
+    assert (scale["lost"], scale["dead_lettered"], scale["pending"]) == (0, 0, 0), scale
+    assert scale["results"] == scale["messages"]
+    # and the first result came after the first copy served, before the drain ended
+    first, serving, drained = scale["first_result_s"], scale["first_serving_s"], scale["drain_s"]
+    assert first is not None
+    assert serving is not None
+    assert drained is not None
+    # (capacity is sampled once a second, results read four times a second: a second or two of slack)
+    assert serving <= first + 2
+    assert first <= drained
+    # and the capacity was sampled from zero up to at most the route's maximum
+    samples = scale["samples"]
+    assert samples[0]["serving"] == 0
+    assert 0 < max(s["serving"] for s in samples) <= scale["max_copies"]
 
 
 @pytest.mark.slow
