@@ -25,6 +25,7 @@ from invoker.contract import (
     READ_TIMEOUT_SECONDS_RANGE,
     RETRY_SECONDS_RANGE,
     SQS_MAX_VISIBILITY_SECONDS,
+    SQS_SENDS_IN_FLIGHT_RANGE,
     CapacityMode,
 )
 
@@ -172,7 +173,7 @@ def _parse_tags(raw: Any) -> dict[str, str]:
 
 _ROUTE_KEYS = (
     "name", "endpointName", "fifo", "batchSize", "maxBatchingWindowSeconds", "maxConcurrency",
-    "provisionedPollers", "endpointCallsInFlight", "memoryMb", "timeoutSeconds", "visibilityTimeoutMultiplier",
+    "provisionedPollers", "endpointCallsInFlight", "resultSendsInFlight", "memoryMb", "timeoutSeconds", "visibilityTimeoutMultiplier",
     "maxReceiveCount", "retryBaseSeconds", "retryMaxSeconds", "messageFormat", "results", "largePayloads",
     "oldestMessageAlarmSeconds", "readTimeoutSeconds", "deadlineMarginSeconds", "logRetentionDays",
     "logLevel", "logPayloads", "tracing", "runtime", "architecture", "capacity", "scaling", "ledger",
@@ -235,6 +236,7 @@ def parse_route(raw: Any, path: str) -> RouteConfig:  # noqa: PLR0912, PLR0915 -
         max_concurrency = obj.integer("maxConcurrency", d.max_concurrency or 2, 2, 1000)
 
     calls_in_flight = obj.integer("endpointCallsInFlight", d.endpoint_calls_in_flight, *MAX_CONCURRENCY_RANGE)
+    sends_in_flight = obj.integer("resultSendsInFlight", d.result_sends_in_flight, *SQS_SENDS_IN_FLIGHT_RANGE)
     memory = obj.integer("memoryMb", d.memory_mb, 128, 10_240)
     read_timeout = obj.integer("readTimeoutSeconds", d.read_timeout_seconds, *READ_TIMEOUT_SECONDS_RANGE)
     margin = obj.integer("deadlineMarginSeconds", d.deadline_margin_seconds, *DEADLINE_MARGIN_SECONDS_RANGE)
@@ -309,6 +311,7 @@ def parse_route(raw: Any, path: str) -> RouteConfig:  # noqa: PLR0912, PLR0915 -
         max_concurrency=max_concurrency,
         provisioned_pollers=pollers,
         endpoint_calls_in_flight=calls_in_flight,
+        result_sends_in_flight=sends_in_flight,
         memory_mb=memory,
         timeout_seconds=timeout,
         visibility_timeout_multiplier=multiplier,

@@ -95,6 +95,7 @@ class SageMakerInvokerRoute(Construct):
         max_concurrency: int | None = None,
         provisioned_pollers: tuple[int, int] | None = None,
         endpoint_calls_in_flight: int = 16,
+        result_sends_in_flight: int = 4,
         memory_mb: int = 512,
         timeout_seconds: int = 180,
         visibility_timeout_multiplier: int = 6,

@@ -35,6 +35,7 @@ CONTRACT_VARIABLES = {
     "RETRY_BASE_SECONDS",
     "RETRY_MAX_SECONDS",
     "MAX_CONCURRENCY",
+    "SQS_SENDS_IN_FLIGHT",
     "MESSAGE_FORMAT",
     "PAYLOAD_S3_PREFIX",
     "READ_TIMEOUT_SECONDS",
@@ -87,6 +88,7 @@ def test_minimal_route_gets_safe_defaults() -> None:
     assert r.max_concurrency == 2  # capped by default, so a burst cannot flood the endpoint
     assert r.provisioned_pollers is None
     assert r.endpoint_calls_in_flight == 16
+    assert r.result_sends_in_flight == 4
     assert r.timeout_seconds == 180
     assert r.timeout_seconds > r.read_timeout_seconds + r.deadline_margin_seconds
     assert r.read_timeout_seconds == 70
@@ -183,6 +185,8 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     (route(timeoutSeconds=901), "routes[0].timeoutSeconds: 901 is above 900"),
     (route(endpointCallsInFlight=0), "routes[0].endpointCallsInFlight: 0 is below 1"),
     (route(endpointCallsInFlight=257), "routes[0].endpointCallsInFlight: 257 is above 256"),
+    (route(resultSendsInFlight=0), "routes[0].resultSendsInFlight: 0 is below 1"),
+    (route(resultSendsInFlight=33), "routes[0].resultSendsInFlight: 33 is above 32"),
     (route(memoryMb=64), "routes[0].memoryMb: 64 is below 128"),
     (route(maxReceiveCount=0), "routes[0].maxReceiveCount: 0 is below 1"),
     (
@@ -307,6 +311,7 @@ def test_environment_of_a_full_route_is_exactly_the_contract() -> None:
             fifo=True,
             batchSize=5,
             endpointCallsInFlight=8,
+            resultSendsInFlight=6,
             maxReceiveCount=7,
             retryBaseSeconds=3,
             retryMaxSeconds=600,
@@ -338,6 +343,7 @@ def test_environment_of_a_full_route_is_exactly_the_contract() -> None:
         "RETRY_BASE_SECONDS": "3",
         "RETRY_MAX_SECONDS": "600",
         "MAX_CONCURRENCY": "8",
+        "SQS_SENDS_IN_FLIGHT": "6",
         "MESSAGE_FORMAT": "raw",
         "PAYLOAD_S3_PREFIX": "s3://bucket/requests/",
         "READ_TIMEOUT_SECONDS": "65",
