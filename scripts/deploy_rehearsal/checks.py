@@ -270,9 +270,7 @@ class Rehearsal:
         check.equal(
             f"{route.name}: DynamoDB permissions",
             grants(statements, "dynamodb:"),
-            {(a, table_arn) for a in ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem")}
-            if table
-            else set(),
+            {(a, table_arn) for a in ("dynamodb:GetItem", "dynamodb:PutItem")} if table else set(),
         )
         if table:
             check.equal(

@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 CAPACITY_TABLE_ID: Final = "CapacityTable"
 # The function's item operations: read the budget, lease and return slots (UpdateItem with conditions),
 # create the item the first time (PutItem, attribute_not_exists).
-CAPACITY_ITEM_ACTIONS: Final = ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem")
+# What the function calls on its item: a consistent read, then a whole-item write under a version check.
+CAPACITY_ITEM_ACTIONS: Final = ("dynamodb:GetItem", "dynamodb:PutItem")
 METRIC_ID_BACKLOG_PER_INSTANCE: Final = "backlogPerInstance"
 
 
