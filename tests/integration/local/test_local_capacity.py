@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 
     from mypy_boto3_dynamodb import DynamoDBClient
 
-SERVICE_ENDPOINTS = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SAGEMAKER")
+# Only the shared budget reads the endpoint's capacity through the emulator's control plane. (moto's
+# DynamoDB is in every client's environment: the ledger and the CLI's `request` use it too.)
+CONTROL_PLANE_ENDPOINT = "AWS_ENDPOINT_URL_SAGEMAKER"
 
 
 def _context(*routes: dict[str, Any]) -> dict[str, Any]:
@@ -92,11 +94,11 @@ def test_a_per_instance_route_gets_no_table_and_no_control_plane_endpoints(stack
     # GIVEN a per-instance route next to the shared one
     # WHEN its function environment is built
     env = stack.function_spec(stack.app.route("alone")).environment
-    # THEN it says per_instance and names neither the table nor the extra endpoints
+    # THEN it says per_instance and names neither the table nor the control plane's endpoint
     assert env[Env.CAPACITY_MODE] == CapacityMode.PER_INSTANCE
     assert Env.CAPACITY_TABLE not in env
     assert Env.CAPACITY_KEY not in env
-    assert not set(SERVICE_ENDPOINTS) & set(env)
+    assert CONTROL_PLANE_ENDPOINT not in env
 
 
 def test_a_stack_of_per_instance_routes_has_no_capacity_table() -> None:
