@@ -31,7 +31,8 @@ from bench.measurements import SYSTEM_MODES
 from bench.stack import ROOT
 from sqs_sagemaker_invoker.infra.config_loader import load_app_config
 from sqs_sagemaker_invoker.local.aws import client_kwargs
-from sqs_sagemaker_invoker.local.stack import LocalStack, StackOptions, read_context, with_route_overrides
+from sqs_sagemaker_invoker.local.context import read_context, with_route_overrides
+from sqs_sagemaker_invoker.local.stack import LocalStack, StackOptions
 from sqs_sagemaker_invoker.local.stand_ins import MotoServer
 from sqs_sagemaker_invoker.scaling import ScalingConfigError, ScalingPolicy, check_retries_outlast_scale_out
 
