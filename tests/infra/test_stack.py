@@ -256,7 +256,7 @@ def test_standard_iam_is_least_privilege(standard: Synth) -> None:
     assert actions_on(stmts, endpoint_arn) == {"sagemaker:InvokeEndpoint", "sagemaker:DescribeEndpoint"}
     # The route's own item of the capacity table only
     table = arn(standard, route.capacity_table)
-    assert actions_on(stmts, table) == {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem"}
+    assert actions_on(stmts, table) == {"dynamodb:GetItem", "dynamodb:PutItem"}
     assert [s["Condition"] for s in stmts if s["Resource"] == table] == [
         {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["SqsSageMakerInvoker/demo"]}}
     ]
