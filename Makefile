@@ -44,8 +44,10 @@ test-infra: install
 	$(RUN) pytest tests/infra
 
 # The whole suite: what CI runs (.ci/run) and what the README's quick start shows.
+# Three workers on two cores: most integration tests wait on loopback servers and endpoint latency, not
+# CPU; --dist loadfile keeps each file's module fixtures (a local stack, a benchmark smoke run) on one worker.
 test: install lint typecheck
-	$(RUN) pytest --cov --cov-report=term
+	$(RUN) pytest -n 3 --dist loadfile --cov --cov-report=term
 	$(CDK) synth --no-notices -q
 
 # The whole pipeline on the embedded local stack: a mixed workload with faults, then a summary.
