@@ -31,7 +31,7 @@ s3_client = boto3.client("s3", config=_retrying)
 sqs_client = boto3.client("sqs", config=_retrying)
 dynamodb_client = boto3.client("dynamodb", config=_retrying)
 events_client = boto3.client("events", config=_retrying)
-table = JobTable(dynamodb_client, config)
+table = JobTable.of(dynamodb_client, config)
 controller = Controller(
     config,
     table,

@@ -67,8 +67,8 @@ def read_lines(  # noqa: PLR0913 - where to read, where to start, and how much a
                 yield Line(line, bytes(buffer[cursor:newline]).removesuffix(b"\r"), end)
             skipping = False
             cursor = newline + 1
-            start = end
         del buffer[:cursor]
+        start += cursor
         if len(buffer) > max_line_bytes:
             start += len(buffer)
             buffer.clear()

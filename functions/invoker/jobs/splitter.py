@@ -207,7 +207,9 @@ class Splitter:
             self._pacer.sent(len(batch.entries))
         assert batch.last is not None
         checkpoint = {J.OFFSET: batch.last.end, J.LINES: batch.last.number}
-        adds = {J.SENT: len(batch.entries), J.ENDED: len(batch.refused), _INVALID: len(batch.refused)}
+        adds = {J.SENT: len(batch.entries), J.ENDED: len(batch.refused)}
+        if batch.refused:  # counts holds only the outcomes that happened
+            adds[_INVALID] = len(batch.refused)
         try:
             # The write that checkpoints is also the check before the next send: a cancelled job stops here.
             self._table.update(job_id, sets=checkpoint, adds=adds, from_states=[JobState.SPLITTING])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from invoker.contract import JobAttribute as J
@@ -13,7 +14,7 @@ from invoker.contract import JobState, LedgerState, Reason, job_key, job_request
 from invoker.contract import LedgerAttribute as A
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
@@ -22,6 +23,14 @@ if TYPE_CHECKING:
 
 _CONDITION_FAILED: Final = "ConditionalCheckFailedException"
 BATCH_GET_KEYS: Final = 100  # BatchGetItem's limit
+
+
+@dataclass(frozen=True, slots=True)
+class _Where:
+    table: str
+    key_prefix: str
+    endpoint_name: str
+    expire_days: int
 
 
 class JobNotFound(LookupError):
@@ -38,10 +47,63 @@ class StateMoved(Exception):
 
 
 class JobTable:
-    def __init__(self, client: DynamoDBClient, config: JobsConfig, clock: Any = time.time) -> None:
+    def __init__(  # noqa: PLR0913 - where the items are, and what a refused line's item says
+        self,
+        client: DynamoDBClient,
+        *,
+        table: str,
+        key_prefix: str,
+        endpoint_name: str = "",
+        expire_days: int = 30,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._client = client
-        self._config = config
+        self._config = _Where(table, key_prefix, endpoint_name, expire_days)
         self._clock = clock
+
+    @classmethod
+    def of(cls, client: DynamoDBClient, config: JobsConfig) -> JobTable:
+        return cls(
+            client,
+            table=config.table,
+            key_prefix=config.key_prefix,
+            endpoint_name=config.endpoint_name,
+            expire_days=config.expire_days,
+        )
+
+    def create(self, job_id: str, *, input_key: str, input_bytes: int, join: str) -> dict[str, Any]:
+        """A new job's item (state submitted); raises StateMoved when the job id is taken."""
+        now = self._clock()
+        item = {
+            J.KEY: job_key(self._config.key_prefix, job_id),
+            J.JOB_ID: job_id,
+            J.STATE: JobState.SUBMITTED.value,
+            J.INPUT: input_key,
+            J.INPUT_BYTES: input_bytes,
+            J.JOIN: join,
+            J.ENDPOINT: self._config.endpoint_name,
+            J.OFFSET: 0,
+            J.LINES: 0,
+            J.SENT: 0,
+            J.ENDED: 0,
+            J.COUNTS: {},
+            J.SUBMITTED_AT: int(now * 1000),
+            J.UPDATED_AT: int(now * 1000),
+            J.EXPIRES_AT: int(now) + self._config.expire_days * 86_400,
+        }
+        try:
+            self._client.put_item(
+                TableName=self._config.table,
+                Item={name: _value(value) for name, value in item.items()},
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": J.KEY},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except Exception as exc:
+            if code_of(exc) == _CONDITION_FAILED:
+                raise StateMoved(job_id, getattr(exc, "response", {}).get("Item") or {}) from exc
+            raise
+        return item
 
     def _key(self, job_id: str) -> dict[str, AttributeValueTypeDef]:
         return {J.KEY: {"S": job_key(self._config.key_prefix, job_id)}}
