@@ -115,16 +115,25 @@ def test_the_split_waits_for_room_in_the_request_queue(world: JobsWorld) -> None
 
 
 def test_a_cancel_stops_the_split_before_its_next_send_batch(world: JobsWorld) -> None:
-    # GIVEN a job whose split has sent one batch
+    # GIVEN a job of 40 lines
     world.submit("j5", [GOOD] * 40)
-    world.splitter.split("j5", after(1))
-    # WHEN it is cancelled, and the split goes on
-    world.table.update("j5", sets={J.STATE: JobState.CANCELLED.value}, from_states=[JobState.SPLITTING])
-    report = world.splitter.split("j5", plenty)
-    # THEN nothing more was sent
+    calls = [0]
+
+    def cancelled_after_the_first_batch() -> int:
+        calls[0] += 1
+        if calls[0] == 2:  # the split is under way: its first batch has gone
+            world.table.update(
+                "j5", sets={J.STATE: JobState.CANCELLED.value}, from_states=[JobState.SPLITTING]
+            )
+        return 600_000
+
+    # WHEN it is cancelled while it splits
+    report = world.splitter.split("j5", cancelled_after_the_first_batch)
+    # THEN nothing more was sent after the cancel, and the job says how many lines went
     assert report.outcome is Split.STOPPED
     assert len(world.drain(world.requests)) == 10
-    assert world.table.get("j5")[J.SENT] == 10
+    job = world.table.get("j5")
+    assert (job[J.STATE], job[J.SENT], job[J.LINES]) == (JobState.CANCELLED, 10, 10)
 
 
 def test_lines_are_read_from_any_offset_in_small_ranged_reads(world: JobsWorld) -> None:
@@ -146,3 +155,6 @@ def test_lines_are_read_from_any_offset_in_small_ranged_reads(world: JobsWorld) 
     )
     assert [x.text for x in resumed] == [b'{"b":2}', b'{"c":3}']
     assert json.loads(resumed[-1].text) == {"c": 3}
+    # AND a long line inside one read is flagged too
+    whole = list(read_lines(world.s3, BUCKET, "in", size=len(data), chunk_bytes=1024, max_line_bytes=20))
+    assert [x.too_long for x in whole] == [False, True, False, False]

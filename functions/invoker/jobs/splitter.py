@@ -200,6 +200,10 @@ class Splitter:
         """Sends one batch and checkpoints after it; a report when the split stops here."""
         if out_of_time() or (batch.entries and not self._pacer.room(len(batch.entries), out_of_time)):
             return SplitReport(Split.CONTINUE)
+        if batch.entries and self._table.state(job_id) != JobState.SPLITTING:
+            # Checked before every send batch: a cancel stops what has not been sent yet.
+            job = self._table.update(job_id, sets={}, return_new=True)
+            return SplitReport(Split.STOPPED, job=job)
         for number, error in batch.refused:
             self._table.refuse_line(job_id, number, error)
         if batch.entries:

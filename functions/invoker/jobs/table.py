@@ -108,6 +108,17 @@ class JobTable:
     def _key(self, job_id: str) -> dict[str, AttributeValueTypeDef]:
         return {J.KEY: {"S": job_key(self._config.key_prefix, job_id)}}
 
+    def state(self, job_id: str) -> str | None:
+        """The job's state alone (a consistent read of one attribute: half a read unit)."""
+        item = self._client.get_item(
+            TableName=self._config.table,
+            Key=self._key(job_id),
+            ConsistentRead=True,
+            ProjectionExpression="#state",
+            ExpressionAttributeNames={"#state": J.STATE},
+        ).get("Item")
+        return plain(item).get(J.STATE) if item else None
+
     def get(self, job_id: str) -> dict[str, Any]:
         item = self._client.get_item(TableName=self._config.table, Key=self._key(job_id), ConsistentRead=True)
         if "Item" not in item:
