@@ -69,7 +69,8 @@ class JobsWorld:
         self.pacer = Pacer(
             self.sqs, self.requests, lambda: max_backlog or 1000, sleep=self.sleeps.append, refresh_seconds=0
         )
-        self.splitter = Splitter(self.config, self.table, self.s3, self.sqs, self.pacer)
+        # One SendMessageBatch per send batch: 10 lines between checkpoints, so small inputs show several.
+        self.splitter = Splitter(self.config, self.table, self.s3, self.sqs, self.pacer, send_calls=1)
         self.assembler = Assembler(self.config, self.table, self.s3, self.events)
         self.logs = Logs()
         self.controller = Controller(

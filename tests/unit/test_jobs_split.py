@@ -13,7 +13,7 @@ from invoker.contract import JobState, LedgerState
 from invoker.contract import LedgerAttribute as A
 from invoker.jobs.lines import read_lines
 from invoker.jobs.pacing import Pacer
-from invoker.jobs.splitter import Split
+from invoker.jobs.splitter import Split, Splitter
 from moto import mock_aws
 
 from tests.unit.jobs_support import BUCKET, PREFIX, JobsWorld, after, plenty
@@ -43,7 +43,7 @@ def test_every_line_becomes_one_message_with_the_jobs_keys(world: JobsWorld) -> 
     # THEN every line went once, in order, with requestId jobId:line, and the job is running with its total
     sent = world.drain(world.requests)
     assert report.outcome is Split.DONE
-    assert [m["line"] for m in sent] == list(range(1, 24))
+    assert sorted(m["line"] for m in sent) == list(range(1, 24))
     assert {m["requestId"] for m in sent} == {f"j1:{n}" for n in range(1, 24)}
     assert all(m["jobId"] == "j1" and m["body"] == {"instances": [[5.1, 3.5, 1.4, 0.2]]} for m in sent)
     job = world.table.get("j1")
@@ -158,3 +158,15 @@ def test_lines_are_read_from_any_offset_in_small_ranged_reads(world: JobsWorld) 
     # AND a long line inside one read is flagged too
     whole = list(read_lines(world.s3, BUCKET, "in", size=len(data), chunk_bytes=1024, max_line_bytes=20))
     assert [x.too_long for x in whole] == [False, True, False, False]
+
+
+def test_a_send_batch_is_ten_calls_of_ten_between_two_checkpoints(world: JobsWorld) -> None:
+    # GIVEN the deployed grouping (10 SendMessageBatch calls at once) and 250 lines
+    splitter = Splitter(world.config, world.table, world.s3, world.sqs, world.pacer)
+    world.submit("j6", [GOOD] * 250)
+    # WHEN the first invocation has time for one send batch
+    report = splitter.split("j6", after(1))
+    # THEN 100 lines went, each once, and the checkpoint is after line 100
+    assert report.outcome is Split.CONTINUE
+    assert sorted(m["line"] for m in world.drain(world.requests)) == list(range(1, 101))
+    assert (world.table.get("j6")[J.LINES], world.table.get("j6")[J.SENT]) == (100, 100)

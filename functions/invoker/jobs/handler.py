@@ -16,7 +16,7 @@ from invoker.jobs.assembler import Assembler
 from invoker.jobs.config import load_jobs_config
 from invoker.jobs.control import BadControlMessage, Controller, ControlMessage
 from invoker.jobs.pacing import CapacityBound, Pacer
-from invoker.jobs.splitter import Splitter
+from invoker.jobs.splitter import SEND_CALLS, Splitter
 from invoker.jobs.table import JobTable
 
 if TYPE_CHECKING:
@@ -28,7 +28,8 @@ _retrying = BotoConfig(
     retries={"mode": "standard", "total_max_attempts": 5}, connect_timeout=5, read_timeout=30
 )
 s3_client = boto3.client("s3", config=_retrying)
-sqs_client = boto3.client("sqs", config=_retrying)
+# The splitter's SendMessageBatch calls go out SEND_CALLS at once: one pooled connection each.
+sqs_client = boto3.client("sqs", config=_retrying.merge(BotoConfig(max_pool_connections=SEND_CALLS + 2)))
 dynamodb_client = boto3.client("dynamodb", config=_retrying)
 events_client = boto3.client("events", config=_retrying)
 table = JobTable.of(dynamodb_client, config)
