@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import boto3
 
@@ -16,9 +16,9 @@ from sqs_sagemaker_invoker.local.aws import _queue, client_kwargs
 from sqs_sagemaker_invoker.local.esm import EventSourceSpec
 
 if TYPE_CHECKING:
-    from sqs_sagemaker_invoker.infra.config import AppConfig
+    from sqs_sagemaker_invoker.infra.config import AppConfig, RouteConfig
     from sqs_sagemaker_invoker.local.aws import RouteResources
-    from sqs_sagemaker_invoker.local.stack import LocalStack
+    from sqs_sagemaker_invoker.local.stand_ins import MotoServer
     from sqs_sagemaker_invoker.local.worker import FunctionSpec
 
 JOBS_HANDLER = "invoker.jobs.handler.lambda_handler"
@@ -99,7 +99,18 @@ def job_event_source(
     )
 
 
-def job_event_sources(stack: LocalStack) -> list[EventSourceSpec]:
+class _Stack(Protocol):
+    """What these helpers read of the local stack (a protocol: the stack imports this module)."""
+
+    app: AppConfig
+    routes: dict[str, RouteResources]
+    jobs: dict[str, JobResources]
+    moto: MotoServer
+
+    def function_spec(self, route: RouteConfig) -> FunctionSpec: ...
+
+
+def job_event_sources(stack: _Stack) -> list[EventSourceSpec]:
     """One control-queue mapping per route with jobs."""
     assert stack.moto.url is not None
     return [
@@ -110,7 +121,7 @@ def job_event_sources(stack: LocalStack) -> list[EventSourceSpec]:
     ]
 
 
-def create_all_job_resources(stack: LocalStack) -> dict[str, JobResources]:
+def create_all_job_resources(stack: _Stack) -> dict[str, JobResources]:
     assert stack.moto.url is not None
     return {
         route.name: create_job_resources(stack.app, stack.routes[route.name], stack.moto.url)
@@ -119,5 +130,5 @@ def create_all_job_resources(stack: LocalStack) -> dict[str, JobResources]:
     }
 
 
-def job_outputs(stack: LocalStack) -> dict[str, str]:
+def job_outputs(stack: _Stack) -> dict[str, str]:
     return {key: value for name, jobs in stack.jobs.items() for key, value in jobs.outputs(name).items()}
