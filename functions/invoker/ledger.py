@@ -316,6 +316,9 @@ class RequestLedger:
                 ExpressionAttributeValues={":one": _n(1)},
             )
         except Exception as exc:
+            if _code(exc) == _CONDITION_FAILED:
+                # No such job on this route: a producer's own jobId, not one of our jobs. Nothing to count.
+                return
             self._failed("job_count", info, exc, observed)
 
     # -- one UpdateItem -------------------------------------------------------------------------------------

@@ -183,3 +183,26 @@ def test_a_failed_assembly_aborts_its_upload() -> None:
     with pytest.raises(RuntimeError):
         write_then_fail()
     assert (s3.aborted, s3.completed) == (1, [])
+
+
+def test_a_jobid_that_is_no_job_of_the_route_counts_nothing_and_fails_nothing(world: JobsWorld) -> None:
+    # GIVEN a producer's own request carrying a jobId that names no job of the route
+    book = ledger(world)
+    message = {"requestId": "own-1", "jobId": "not-ours", "line": 1, "body": {"x": 1}}
+    info = RecordInfo("m-own", 1, "arn", None, "own-1", "not-ours", 1)
+    observed = BatchObservations("demo-classifier")
+    claim = book.claim(
+        info,
+        parse_envelope(json.dumps(message), "m-own", None),
+        remaining_ms=60_000,
+        redrive=False,
+        observed=observed,
+    )
+    # WHEN it is delivered
+    book.record(info, delivered(1), claim=claim, observed=observed)
+    counts = book.drain(observed, None)
+    # THEN no job item appears and no ledger failure is counted
+    assert counts["failures"] == 0
+    assert "Item" not in world.dynamodb.get_item(
+        TableName="ledger", Key={"pk": {"S": PREFIX + "job/not-ours"}}
+    )
