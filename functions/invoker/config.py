@@ -211,6 +211,9 @@ class _Reader:
             raise ConfigError(f"{name} is required ({what})")
         return self._match(name, value, pattern, what)
 
+    def optional_text(self, name: str) -> str | None:
+        return self._get(name)
+
     def optional(self, name: str, pattern: re.Pattern[str], what: str) -> str | None:
         value = self._get(name)
         return None if value is None else self._match(name, value, pattern, what)

@@ -131,6 +131,15 @@ class Env:
     LEDGER_KEY_PREFIX: Final = "LEDGER_KEY_PREFIX"
     LEDGER_DEDUPE_SECONDS: Final = "LEDGER_DEDUPE_SECONDS"
     LEDGER_EXPIRE_DAYS: Final = "LEDGER_EXPIRE_DAYS"
+    # Jobs (opt-in per route, docs/function.md#jobs): the splitter/assembler function's settings. The
+    # invoker function itself reads none of them (it only counts a job request's end in the job's item).
+    REQUEST_QUEUE_URL: Final = "REQUEST_QUEUE_URL"
+    JOB_CONTROL_QUEUE_URL: Final = "JOB_CONTROL_QUEUE_URL"
+    JOB_BUCKET: Final = "JOB_BUCKET"
+    JOB_MAX_BACKLOG: Final = "JOB_MAX_BACKLOG"
+    JOB_WATCH_SECONDS: Final = "JOB_WATCH_SECONDS"
+    JOB_PART_BYTES: Final = "JOB_PART_BYTES"
+    JOB_EVENT_BUS: Final = "JOB_EVENT_BUS"
     LOG_PAYLOADS: Final = "LOG_PAYLOADS"
     ENABLE_TRACING: Final = "ENABLE_TRACING"
     # Powertools' own
@@ -294,6 +303,9 @@ class LedgerAttribute:
     LINE: Final = "line"
     RESULT_MESSAGE_ID: Final = "resultMessageId"  # the result's message id on the results queue
     RESULT_S3_URI: Final = "resultS3Uri"  # the result document (bucket only) or its body (too large)
+    # A job request's result document, kept here when small (JOB_INLINE_RESULT_BYTES) so the assembler
+    # reads a job's results with BatchGetItem, 100 lines a call; a larger one is at RESULT_S3_URI.
+    RESULT: Final = "result"
     DEAD_LETTER_MESSAGE_ID: Final = "deadLetterMessageId"
     CLAIM_UNTIL: Final = "claimUntil"  # epoch seconds; a claim past it may be taken over
     CLAIM_TOKEN: Final = "claimToken"  # noqa: S105 - an attribute name, not a secret
@@ -314,3 +326,107 @@ DEFAULT_LEDGER_EXPIRE_DAYS: Final = 30
 def ledger_key_prefix(route_name: str) -> str:
     """The LEDGER_KEY_PREFIX of a route: its items in the stack's one ledger table."""
     return f"{route_name}/"
+
+
+# -- jobs: a JSON Lines file in, one file out (docs/function.md#jobs) ---------------------------------------
+
+JOB_MAX_BACKLOG_RANGE: Final = Range(10, 1_000_000)
+JOB_WATCH_SECONDS_RANGE: Final = Range(1, 900)
+# S3 multipart: every part but the last is at least 5 MiB; at most 10,000 parts.
+S3_MIN_PART_BYTES: Final = 5 * 1024 * 1024
+S3_MAX_PARTS: Final = 10_000
+JOB_PART_BYTES_RANGE: Final = Range(S3_MIN_PART_BYTES, 512 * 1024 * 1024)
+# Without maxBacklog, the request queue's backlog is kept under this many messages per call the endpoint
+# takes at once (the route's capacity ceiling): a few seconds of work at tens of milliseconds a call.
+JOB_BACKLOG_PER_SLOT: Final = 50
+JOB_DEFAULT_BACKLOG: Final = 1000  # no capacity item to read (per-instance capacity): this bound
+# EventBridge: what a job's end is published as, on the default bus.
+JOB_EVENT_SOURCE: Final = "sqs-sagemaker-invoker"
+JOB_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class JobState(StrEnum):
+    SUBMITTED = "submitted"  # the item and the input exist; the splitter has not started
+    SPLITTING = "splitting"  # lines are being sent (checkpoint says how far)
+    RUNNING = "running"  # every line sent or refused; waiting for them to end
+    ASSEMBLING = "assembling"  # every line ended: the output is being written
+    SUCCEEDED = "succeeded"  # output written, every line delivered
+    PARTIALLY_FAILED = "partially_failed"  # output written, some lines failed (their reasons are in it)
+    CANCELLED = "cancelled"
+    FAILED = "failed"  # the job itself could not go on (input unreadable, ...): `error` says why
+
+
+JOB_FINAL_STATES: Final = frozenset(
+    {JobState.SUCCEEDED, JobState.PARTIALLY_FAILED, JobState.CANCELLED, JobState.FAILED}
+)
+JOB_EVENT_DETAIL_TYPES: Final = {
+    JobState.SUCCEEDED: "Job Succeeded",
+    JobState.PARTIALLY_FAILED: "Job Partially Failed",
+    JobState.FAILED: "Job Failed",
+}
+
+
+class JoinMode(StrEnum):
+    """A job's `join`: each output line carries its input line too (Batch Transform's JoinSource=Input)."""
+
+    NONE = "none"
+    INPUT = "input"
+
+
+class JobAttribute:
+    """The attributes of a job item (ledger table, key LEDGER_KEY_PREFIX + "job/" + job id)."""
+
+    KEY: Final = "pk"
+    JOB_ID: Final = "jobId"
+    STATE: Final = "state"
+    INPUT: Final = "input"  # S3 key of the input in JOB_BUCKET
+    JOIN: Final = "join"
+    ENDPOINT: Final = "endpoint"
+    INPUT_BYTES: Final = "inputBytes"
+    OFFSET: Final = "offset"  # checkpoint: bytes of the input consumed
+    LINES: Final = "lines"  # checkpoint: lines read so far (the next line is lines + 1)
+    TOTAL: Final = "total"  # every line, known when the split is done
+    SENT: Final = "sent"  # lines sent to the request queue
+    ENDED: Final = "ended"  # lines ended (delivered, dead-lettered or refused by the splitter)
+    COUNTS: Final = "counts"  # outcome ("succeeded" or a reason) -> lines
+    ERROR: Final = "error"
+    SUBMITTED_AT: Final = "submittedAt"  # epoch ms
+    STARTED_AT: Final = "startedAt"
+    SPLIT_AT: Final = "splitAt"
+    ENDED_AT: Final = "endedAt"
+    UPDATED_AT: Final = "updatedAt"
+    OUTPUT: Final = "output"  # S3 key of the output
+    MANIFEST: Final = "manifest"
+    EXPIRES_AT: Final = "expiresAt"
+
+
+# A job request's result document up to this size stays in its ledger item (DynamoDB items hold 400 KB, the
+# timeline included); a larger one is written to JOB_BUCKET at job_result_key.
+JOB_INLINE_RESULT_BYTES: Final = 64 * 1024
+JOB_SUCCEEDED_OUTCOME: Final = "succeeded"  # the counts' key of a delivered line; failures count by reason
+
+
+def job_key(key_prefix: str, job_id: str) -> str:
+    """A job's item in the ledger table, under its route's prefix (so the route's IAM scope covers it)."""
+    return f"{key_prefix}job/{job_id}"
+
+
+def job_request_id(job_id: str, line: int) -> str:
+    return f"{job_id}:{line}"
+
+
+def job_input_key(job_id: str) -> str:
+    return f"jobs/{job_id}/input.jsonl"
+
+
+def job_output_key(job_id: str) -> str:
+    return f"jobs/{job_id}/output.jsonl"
+
+
+def job_manifest_key(job_id: str) -> str:
+    return f"jobs/{job_id}/manifest.json"
+
+
+def job_result_key(job_id: str, line: int) -> str:
+    """A job line's result document when too large to keep in its ledger item."""
+    return f"jobs/{job_id}/results/{line}.json"

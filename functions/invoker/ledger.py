@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from invoker.contract import JOB_SUCCEEDED_OUTCOME, LedgerState, Metric, Reason, job_key
+from invoker.contract import JobAttribute as J
 from invoker.contract import LedgerAttribute as A
-from invoker.contract import LedgerState, Metric, Reason
 from invoker.outcomes import RetryLater
 from invoker.writing import code_of
 
@@ -226,7 +227,7 @@ class RequestLedger:
         self, info: RecordInfo, outcome: Outcome, *, claim: Claim | None, observed: BatchObservations
     ) -> None:
         """Writes the outcome off this thread; never raises (a failure is logged and counted)."""
-        snapshot = _Snapshot(info.request_id, info.message_id, info.receive_count)
+        snapshot = _Snapshot(info.request_id, info.message_id, info.receive_count, info.job_id, info.line)
         try:
             future = self._pool.submit(self._record, snapshot, outcome, claim, observed)
         except Exception as exc:  # a pool that cannot take work (shut down): say so, and go on
@@ -249,6 +250,11 @@ class RequestLedger:
             A.RESULT_S3_URI: outcome.result.s3_uri if outcome.result else None,
             A.DEAD_LETTER_MESSAGE_ID: outcome.dead_letter_message_id,
         }
+        if info.job_id is not None and outcome.result is not None:
+            # A job's line: the assembler reads its result from here (or from the job's folder).
+            optional[A.RESULT] = outcome.result.document
+            if outcome.result.job_result_s3_uri is not None:
+                optional[A.RESULT_S3_URI] = outcome.result.job_result_s3_uri
         for index, (name, value) in enumerate(optional.items()):
             if value is not None:
                 sets.append(f"#{name} = :o{index}")
@@ -280,8 +286,40 @@ class RequestLedger:
                 "ledger_found": _text(refused.old.get(A.STATE)),
             }
             observed.line("warning", "ledger write refused by the state machine", fields)
+            return
         except Exception as exc:
             self._failed(outcome.state.value, info, exc, observed)
+            return
+        if info.job_id is not None and outcome.state in ENDED:
+            self._count_job_end(info, info.job_id, outcome, observed)
+
+    def _count_job_end(
+        self, info: _Snapshot, job_id: str, outcome: Outcome, observed: BatchObservations
+    ) -> None:
+        """One atomic ADD on the job's item per line that ends: after the line's own conditional write
+        succeeded, so a line counts once (a refused late writer never gets here)."""
+        name = JOB_SUCCEEDED_OUTCOME if outcome.state is LedgerState.DELIVERED else str(outcome.reason)
+        try:
+            self._count("calls")
+            self._client.update_item(
+                TableName=self.settings.table,
+                Key={A.KEY: _s(job_key(self.settings.key_prefix, job_id))},
+                UpdateExpression="ADD #counts.#outcome :one, #ended :one",
+                # The job's item is created before its first line is sent: never create a stray one.
+                ConditionExpression="attribute_exists(#pk)",
+                ExpressionAttributeNames={
+                    "#counts": J.COUNTS,
+                    "#outcome": name,
+                    "#ended": J.ENDED,
+                    "#pk": J.KEY,
+                },
+                ExpressionAttributeValues={":one": _n(1)},
+            )
+        except Exception as exc:
+            if _code(exc) == _CONDITION_FAILED:
+                # No such job on this route: a producer's own jobId, not one of our jobs. Nothing to count.
+                return
+            self._failed("job_count", info, exc, observed)
 
     # -- one UpdateItem -------------------------------------------------------------------------------------
     def _update(  # noqa: PLR0913 - the parts of one conditional write
@@ -439,6 +477,8 @@ class _Snapshot:
     request_id: str
     message_id: str
     receive_count: int
+    job_id: str | None = None
+    line: int | None = None
 
 
 class _Refused(Exception):  # the condition said no; `old` is the item as it was (may be {})

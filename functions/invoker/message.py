@@ -54,6 +54,7 @@ class MessageHandler:
             try:
                 request = self._parse(record)
                 info.request_id = request.request_id
+                info.job_id, info.line = request.job_id, request.line
                 if self.ledger is not None:
                     claim = self._claim(record, info, request, batch)
                 payload = self._caller.payload(request)

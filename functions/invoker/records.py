@@ -16,6 +16,8 @@ class RecordInfo:
     source_arn: str
     group_id: str | None
     request_id: str  # the message id until the body names its own
+    job_id: str | None = None  # a job's request: its job and line (the envelope's jobId / line)
+    line: int | None = None
 
     @classmethod
     def of(cls, record: SQSRecord) -> RecordInfo:

@@ -6,11 +6,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from invoker import dead_letters
-from invoker.contract import SQS_MAX_MESSAGE_BYTES, Reason, ResultsMode
+from invoker.contract import (
+    JOB_INLINE_RESULT_BYTES,
+    SQS_MAX_MESSAGE_BYTES,
+    Reason,
+    ResultsMode,
+    job_result_key,
+)
 from invoker.contract import LetterAttribute as Attr
 from invoker.outcomes import DEAD_LETTER, InvocationError, RetryLater
 from invoker.results import ResultSource, result_document
@@ -46,6 +52,9 @@ class ResultWritten:
 
     queue_message_id: str | None = None
     s3_uri: str | None = None
+    # A job request's result document, for its ledger item (None when too large: then job_result_s3_uri).
+    document: str | None = None
+    job_result_s3_uri: str | None = None
 
 
 class DeadLetterFailed(RetryLater):
@@ -72,7 +81,8 @@ class Writer:
         """Raises RetryLater (RESULT_DELIVERY_FAILED) when the result could not be written, and
         InvocationError (RESULT_TOO_LARGE) when it never can be."""
         try:
-            return self._write_result(info, invocation)
+            written = self._write_result(info, invocation)
+            return self._job_result(info, invocation, written) if info.job_id is not None else written
         except InvocationError:
             raise
         except Exception as exc:
@@ -111,6 +121,21 @@ class Writer:
                 Reason.RESULT_DELIVERY_FAILED, f"results queue: {exc}", summary=f"results queue: {exc.code}"
             ) from exc
         return ResultWritten(queue_message_id=message_id or None, s3_uri=body_uri)
+
+    def _job_result(self, info: RecordInfo, invocation: Invocation, written: ResultWritten) -> ResultWritten:
+        """A job's line: its result document goes to the ledger item (small) or to the job's folder, where
+        the assembler reads it in line order."""
+        bucket_only = self._results is None
+        # Queue mode with the body in the bucket (too large for SQS): the document points at it.
+        body_uri = written.s3_uri if not bucket_only else None
+        text = _dumps(self._document(info, invocation, body_uri))
+        if len(text.encode()) <= JOB_INLINE_RESULT_BYTES or self._config.results_bucket is None:
+            return replace(written, document=text)
+        if bucket_only:  # the document is already an object of its own
+            return replace(written, job_result_s3_uri=written.s3_uri)
+        key = job_result_key(info.job_id or "", info.line or 0)
+        self._put_object(key, text, "application/json")
+        return replace(written, job_result_s3_uri=f"s3://{self._config.results_bucket}/{key}")
 
     def _document(self, info: RecordInfo, invocation: Invocation, s3_uri: str | None) -> dict[str, Any]:
         source = ResultSource(

@@ -18,6 +18,7 @@ import typer
 import typer.rich_utils
 
 from sqs_sagemaker_invoker.cli.dlq import dlq
+from sqs_sagemaker_invoker.cli.job import job
 from sqs_sagemaker_invoker.cli.local import local
 from sqs_sagemaker_invoker.cli.options import (
     LocalOption,
@@ -58,6 +59,7 @@ app.add_typer(dlq, name="dlq")
 app.command()(status)
 app.command()(trace)
 app.command()(request)
+app.add_typer(job, name="job")
 app.add_typer(local, name="local")
 
 if no_color():

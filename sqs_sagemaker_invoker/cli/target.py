@@ -59,6 +59,7 @@ class Route:
     function_name: str | None = None
     log_group_name: str | None = None
     ledger_table: str | None = None  # with ledger.enabled
+    job_control_queue_url: str | None = None  # with jobs.enabled
 
     @property
     def fifo(self) -> bool:
@@ -110,6 +111,7 @@ def routes_from_outputs(outputs: Mapping[str, str], descriptions: Mapping[str, s
                 function_name=outputs.get(prefix + RouteOutput.FUNCTION_NAME),
                 log_group_name=outputs.get(prefix + RouteOutput.LOG_GROUP_NAME),
                 ledger_table=outputs.get(prefix + RouteOutput.LEDGER_TABLE_NAME),
+                job_control_queue_url=outputs.get(prefix + RouteOutput.JOB_CONTROL_QUEUE_URL),
             )
         )
     return routes

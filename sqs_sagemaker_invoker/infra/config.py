@@ -123,6 +123,19 @@ class LedgerConfig:
 
 
 @dataclass(frozen=True)
+class JobsConfig:
+    """Jobs (cdk.json `jobs`): opt-in; a JSON Lines file in, one output file (docs/function.md#jobs)."""
+
+    enabled: bool = False
+    # The request queue's backlog the splitter keeps under; None: the route's capacity ceiling x
+    # JOB_BACKLOG_PER_SLOT (shared capacity), else JOB_DEFAULT_BACKLOG.
+    max_backlog: int | None = None
+    join: Literal["input", "none"] = "none"  # the default of `invoker job submit --join`
+    watch_seconds: int = 10  # how often a running job's end is looked for
+    timeout_seconds: int = 900  # the splitter/assembler function's timeout
+
+
+@dataclass(frozen=True)
 class RouteConfig:
     name: str
     endpoint_name: str
@@ -159,6 +172,7 @@ class RouteConfig:
     # Opt-in: the endpoint's variant (or inference component) scales with this route's backlog.
     scaling: ScalingPolicy | None = None
     ledger: LedgerConfig = field(default_factory=LedgerConfig)
+    jobs: JobsConfig = field(default_factory=JobsConfig)
 
     @property
     def visibility_timeout_seconds(self) -> int:
@@ -291,6 +305,43 @@ def function_environment(  # noqa: PLR0913 - one keyword per resource the enviro
         env[Env.LEDGER_KEY_PREFIX] = ledger_key_prefix(route.name)
         env[Env.LEDGER_DEDUPE_SECONDS] = str(route.ledger.dedupe_seconds)
         env[Env.LEDGER_EXPIRE_DAYS] = str(route.ledger.expire_days)
+    return env
+
+
+def jobs_function_environment(  # noqa: PLR0913 - the resources the job function works with
+    route: RouteConfig,
+    *,
+    request_queue_url: str,
+    control_queue_url: str,
+    bucket: str,
+    ledger_table: str,
+    service: str,
+    capacity_table: str | None = None,
+    capacity_key: str | None = None,
+    payload_s3_prefix: str | None = None,
+) -> dict[str, str]:
+    """The splitter/assembler function's environment (invoker.jobs.config reads it)."""
+    if not route.jobs.enabled:
+        raise ValueError(f"route {route.name}: jobs are not enabled")
+    env = {
+        Env.ENDPOINT_NAME: route.endpoint_name,
+        Env.LEDGER_TABLE: ledger_table,
+        Env.LEDGER_KEY_PREFIX: ledger_key_prefix(route.name),
+        Env.LEDGER_EXPIRE_DAYS: str(route.ledger.expire_days),
+        Env.REQUEST_QUEUE_URL: request_queue_url,
+        Env.JOB_CONTROL_QUEUE_URL: control_queue_url,
+        Env.JOB_BUCKET: bucket,
+        Env.JOB_WATCH_SECONDS: str(route.jobs.watch_seconds),
+        Env.SERVICE_NAME: service,
+        Env.LOG_LEVEL: route.log_level,
+    }
+    if route.jobs.max_backlog is not None:
+        env[Env.JOB_MAX_BACKLOG] = str(route.jobs.max_backlog)
+    if capacity_table is not None and capacity_key is not None:
+        env[Env.CAPACITY_TABLE] = capacity_table
+        env[Env.CAPACITY_KEY] = capacity_key
+    if payload_s3_prefix is not None:
+        env[Env.PAYLOAD_S3_PREFIX] = payload_s3_prefix
     return env
 
 

@@ -18,6 +18,8 @@ from invoker.contract import (
     DEFAULT_METRICS_NAMESPACE,
     DEFAULT_SERVICE_NAME,
     ENDPOINT_NAME,
+    JOB_MAX_BACKLOG_RANGE,
+    JOB_WATCH_SECONDS_RANGE,
     LEDGER_DEDUPE_SECONDS_RANGE,
     LEDGER_EXPIRE_DAYS_RANGE,
     MAX_CONCURRENCY_RANGE,
@@ -45,6 +47,7 @@ from sqs_sagemaker_invoker.infra.config import (
     UNBATCHED_MAX_BATCH_SIZE,
     AppConfig,
     CapacityConfig,
+    JobsConfig,
     LedgerConfig,
     ProvisionedPollers,
     ResultsConfig,
@@ -177,6 +180,7 @@ _ROUTE_KEYS = (
     "maxReceiveCount", "retryBaseSeconds", "retryMaxSeconds", "messageFormat", "results", "largePayloads",
     "oldestMessageAlarmSeconds", "readTimeoutSeconds", "deadlineMarginSeconds", "logRetentionDays",
     "logLevel", "logPayloads", "tracing", "runtime", "architecture", "capacity", "scaling", "ledger",
+    "jobs",
 )  # fmt: skip
 
 _DEFAULTS = RouteConfig(name="x", endpoint_name="x")
@@ -302,6 +306,17 @@ def parse_route(raw: Any, path: str) -> RouteConfig:  # noqa: PLR0912, PLR0915 -
         except ScalingConfigError as exc:
             raise RouteConfigError(str(exc)) from exc
 
+    ledger = _parse_ledger(obj.get("ledger", {}), f"{path}.ledger")
+    jobs = _parse_jobs(obj.get("jobs", {}), f"{path}.jobs")
+    if jobs.enabled:
+        needs = [
+            (ledger.enabled, "ledger.enabled true (the job and its lines are ledger items)"),
+            (results.bucket, "results.bucket true (the input, the output and the manifest are in it)"),
+            (not fifo, "a standard queue (fifo false: a job's lines are independent requests)"),
+        ]
+        for ok, what in needs:
+            if not ok:
+                raise RouteConfigError(f"{path}.jobs.enabled: needs {what}")
     return RouteConfig(
         name=name,
         endpoint_name=endpoint,
@@ -331,7 +346,8 @@ def parse_route(raw: Any, path: str) -> RouteConfig:  # noqa: PLR0912, PLR0915 -
         runtime=runtime,
         capacity=capacity,
         scaling=scaling,
-        ledger=_parse_ledger(obj.get("ledger", {}), f"{path}.ledger"),
+        ledger=ledger,
+        jobs=jobs,
     )
 
 
@@ -349,6 +365,19 @@ def _parse_ledger(raw: Any, path: str) -> LedgerConfig:
             " a request whose item has expired can no longer be recognised as a duplicate"
         )
     return ledger
+
+
+def _parse_jobs(raw: Any, path: str) -> JobsConfig:
+    d = JobsConfig()
+    obj = JsonObject(raw, path, ("enabled", "maxBacklog", "join", "watchSeconds", "timeoutSeconds"))
+    max_backlog = obj.get("maxBacklog", None)
+    return JobsConfig(
+        enabled=obj.boolean("enabled", d.enabled),
+        max_backlog=None if max_backlog is None else obj.integer("maxBacklog", 0, *JOB_MAX_BACKLOG_RANGE),
+        join=obj.choice("join", d.join, ("input", "none")),  # type: ignore[arg-type]  # checked by choice()
+        watch_seconds=obj.integer("watchSeconds", d.watch_seconds, *JOB_WATCH_SECONDS_RANGE),
+        timeout_seconds=obj.integer("timeoutSeconds", d.timeout_seconds, 60, 900),
+    )
 
 
 _CAPACITY_KEYS = ("mode", "concurrencyPerInstance", "variantName", "inferenceComponentName", "refreshSeconds")

@@ -55,6 +55,11 @@ NESTED_PROP_KEYS = {
     "ledger": "ledger.enabled",
     "ledger_dedupe_seconds": "ledger.dedupeSeconds",
     "ledger_expire_days": "ledger.expireDays",
+    "jobs": "jobs.enabled",
+    "jobs_max_backlog": "jobs.maxBacklog",
+    "jobs_join": "jobs.join",
+    "jobs_watch_seconds": "jobs.watchSeconds",
+    "jobs_timeout_seconds": "jobs.timeoutSeconds",
     "capacity_mode": "capacity.mode",
     "concurrency_per_instance": "capacity.concurrencyPerInstance",
     "capacity_variant_name": "capacity.variantName",
@@ -113,6 +118,14 @@ def route_config_from_props(path: str, props: Mapping[str, Any]) -> RouteConfig:
     }  # fmt: skip
     if ledger:
         raw["ledger"] = ledger
+    jobs = {
+        json_key: props[prop]
+        for prop, json_key in (("jobs", "enabled"), ("jobs_max_backlog", "maxBacklog"), ("jobs_join", "join"),
+                               ("jobs_watch_seconds", "watchSeconds"), ("jobs_timeout_seconds", "timeoutSeconds"))
+        if props.get(prop) is not None
+    }  # fmt: skip
+    if jobs:
+        raw["jobs"] = jobs
     pollers = props.get("provisioned_pollers")
     if pollers is not None:
         if not isinstance(pollers, tuple) or len(pollers) != 2:
@@ -203,6 +216,11 @@ def route_props(route: RouteConfig) -> dict[str, Any]:
         "ledger": route.ledger.enabled,
         "ledger_dedupe_seconds": route.ledger.dedupe_seconds,
         "ledger_expire_days": route.ledger.expire_days,
+        "jobs": route.jobs.enabled,
+        "jobs_max_backlog": route.jobs.max_backlog,
+        "jobs_join": route.jobs.join,
+        "jobs_watch_seconds": route.jobs.watch_seconds,
+        "jobs_timeout_seconds": route.jobs.timeout_seconds,
     }
     if route.scaling is not None:
         policy = route.scaling
@@ -231,7 +249,7 @@ _POLLER_BOUND = {
 }
 # The keys a message names: nested ones, and camelCase words (plain words such as "name" are prose too).
 _JSON_KEY = re.compile(
-    r"\b(?:results\.\w+|ledger\.\w+|provisionedPollers\.\w+|capacity\.\w+|scaling\.\w+|[a-z]+[A-Z]\w*)\b"
+    r"\b(?:results\.\w+|ledger\.\w+|jobs\.\w+|provisionedPollers\.\w+|capacity\.\w+|scaling\.\w+|[a-z]+[A-Z]\w*)\b"
 )
 
 

@@ -31,6 +31,8 @@ class RouteOutput(StrEnum):
     FUNCTION_NAME = "FunctionName"
     LOG_GROUP_NAME = "LogGroupName"
     LEDGER_TABLE_NAME = "LedgerTableName"  # only with ledger.enabled
+    JOB_CONTROL_QUEUE_URL = "JobControlQueueUrl"  # only with jobs.enabled
+    JOB_FUNCTION_NAME = "JobFunctionName"  # only with jobs.enabled
 
 
 ROUTE_OUTPUT_DESCRIPTIONS: Final[dict[RouteOutput, str]] = {
@@ -44,6 +46,8 @@ ROUTE_OUTPUT_DESCRIPTIONS: Final[dict[RouteOutput, str]] = {
     RouteOutput.FUNCTION_NAME: "invoker function",
     RouteOutput.LOG_GROUP_NAME: "the function's log group",
     RouteOutput.LEDGER_TABLE_NAME: "request ledger table (items keyed <route>/<request id>)",
+    RouteOutput.JOB_CONTROL_QUEUE_URL: "job control queue (invoker job submit starts a job's split here)",
+    RouteOutput.JOB_FUNCTION_NAME: "job splitter and assembler function",
 }
 
 

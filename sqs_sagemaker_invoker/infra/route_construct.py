@@ -37,6 +37,7 @@ from sqs_sagemaker_invoker.infra.construct_props import (
     route_config_from_props,
 )
 from sqs_sagemaker_invoker.infra.function_settings import RETENTION_DAYS, RUNTIMES
+from sqs_sagemaker_invoker.infra.jobs_function import JOBS_PREFIX, RouteJobs, add_jobs
 from sqs_sagemaker_invoker.infra.ledger_table import grant_route
 from sqs_sagemaker_invoker.infra.ledger_table import ledger_table as ledger_table_of
 from sqs_sagemaker_invoker.infra.outputs_and_alarms import (
@@ -129,6 +130,11 @@ class SageMakerInvokerRoute(Construct):
         ledger_dedupe_seconds: int = 86_400,
         ledger_expire_days: int = 30,
         ledger_table: dynamodb.ITable | None = None,
+        jobs: bool = False,
+        jobs_max_backlog: int | None = None,
+        jobs_join: Literal["input", "none"] = "none",
+        jobs_watch_seconds: int = 10,
+        jobs_timeout_seconds: int = 900,
     ) -> None:
         """`route_name` defaults to the construct id in kebab case ("BulkScoring" -> "bulk-scoring");
         `max_concurrency` (the event source mapping's cap on concurrent function instances) to 2, or no
@@ -175,6 +181,23 @@ class SageMakerInvokerRoute(Construct):
             self.ledger_table = ledger_table if ledger_table is not None else ledger_table_of(self)
         self._add_function(route, metrics_namespace=metrics_namespace, service_name=service_name)
         self._add_event_source(route)
+        self.jobs: RouteJobs | None = None
+        if route.jobs.enabled:
+            # The route schema requires both with jobs.
+            assert self.bucket is not None
+            assert self.ledger_table is not None
+            self.jobs = add_jobs(
+                self,
+                route,
+                stack_name=stack.stack_name,
+                request_queue=self.request_queue,
+                bucket=self.bucket,
+                ledger_table=self.ledger_table,
+                capacity_table=self.capacity_table,
+                capacity_key=self.capacity_key,
+                payload_s3_prefix=self.payload_s3_prefix,
+                service_name=service_name,
+            )
         self._add_alarms(route, stack.stack_name, alarm_topic)
         self.scaling: capacity.RouteScaling | None = None
         if route.scaling is not None:
@@ -267,6 +290,22 @@ class SageMakerInvokerRoute(Construct):
                     resources=[self.bucket.arn_for_objects(f"{RESULTS_PREFIX}*")],
                 )
             )
+            if route.jobs.enabled:
+                # A job line's result too large for its ledger item goes to jobs/<jobId>/results/.
+                self.role.add_to_policy(
+                    iam.PolicyStatement(
+                        sid="WriteLargeJobResults",
+                        actions=["s3:PutObject"],
+                        resources=[self.bucket.arn_for_objects(f"{JOBS_PREFIX}*")],
+                    )
+                )
+                nag.acknowledge(
+                    self.role,
+                    "IAM5",
+                    f"s3:PutObject only, under {JOBS_PREFIX} of this route's own bucket: a job line's large "
+                    "result is named by its job id and line.",
+                    finding=f"Resource::{nag.arn_reference(self.bucket)}/{JOBS_PREFIX}*",
+                )
             bucket_arn = nag.arn_reference(self.bucket)
             nag.acknowledge(
                 self.role,
@@ -432,6 +471,8 @@ class SageMakerInvokerRoute(Construct):
             RouteOutput.FUNCTION_NAME: self.function.function_name,
             RouteOutput.LOG_GROUP_NAME: self.log_group.log_group_name,
             RouteOutput.LEDGER_TABLE_NAME: self.ledger_table.table_name if self.ledger_table else None,
+            RouteOutput.JOB_CONTROL_QUEUE_URL: self.jobs.control_queue.queue_url if self.jobs else None,
+            RouteOutput.JOB_FUNCTION_NAME: self.jobs.function.function_name if self.jobs else None,
         }
         for output, value in values.items():
             if value is not None:

@@ -20,7 +20,7 @@ from sqs_sagemaker_invoker.local.stack import ROOT, STATE_DIR_NAME, pid_alive
 
 PID_FILE = "up.pid"
 Container = Literal["sklearn", "echo"]
-Scenario = Literal["mixed", "scaling"]
+Scenario = Literal["mixed", "scaling", "job"]
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -44,7 +44,10 @@ def demo(  # noqa: PLR0913 - the command's options, one each
     """Run a demo scenario on a fresh local stack, print its summary; the exit code.
 
     mixed (the default): a mixed workload with faults. scaling: a burst at an endpoint with no copies that
-    the local autoscaler scales out and back to zero."""
+    the local autoscaler scales out and back to zero. job: a JSON Lines file through a job, its output
+    checked line by line."""
+    if scenario == "job":
+        return _job_demo(state_dir, lines=requests, timeout_s=timeout_s)
     from sqs_sagemaker_invoker.local.demo import (  # noqa: PLC0415 - rich and the stack only when needed
         Demo,
         DemoConfig,
@@ -63,6 +66,24 @@ def demo(  # noqa: PLR0913 - the command's options, one each
         if isinstance(config, ScalingDemoConfig)
         else Demo(config, state_dir=_state_dir(state_dir))
     )
+    try:
+        summary = runner.run()
+    except KeyboardInterrupt:
+        runner.console.print("[yellow]interrupted: every process the demo started is stopped[/]")
+        return 130
+    runner.print_summary(summary)
+    return 0 if summary.ok else 1
+
+
+def _job_demo(state_dir: Path | None, *, lines: int | None, timeout_s: float | None) -> int:
+    from sqs_sagemaker_invoker.local.demo.job_scenario import JobDemo, JobDemoConfig  # noqa: PLC0415
+
+    config = JobDemoConfig()
+    if lines is not None:
+        config.lines = lines
+    if timeout_s is not None:
+        config.timeout_s = timeout_s
+    runner = JobDemo(config, state_dir=_state_dir(state_dir))
     try:
         summary = runner.run()
     except KeyboardInterrupt:
@@ -253,9 +274,10 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="run a demo scenario end to end and print a summary")
     demo.add_argument(
         "--scenario",
-        choices=("mixed", "scaling"),
+        choices=("mixed", "scaling", "job"),
         default="mixed",
-        help="mixed: a mixed workload with faults (default); scaling: a burst at an endpoint scaled from zero and back",
+        help="mixed: a mixed workload with faults (default); scaling: a burst at an endpoint scaled from zero "
+        "and back; job: a 10,000-line JSON Lines file through a job, its output checked line by line",
     )
     demo.add_argument("--requests", type=int, help="number of requests (default 400; scaling 300)")
     demo.add_argument("--rate", type=float, help="messages sent per second (default 40; scaling: a burst)")

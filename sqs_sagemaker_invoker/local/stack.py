@@ -22,6 +22,7 @@ import boto3
 from sqs_sagemaker_invoker.infra.config_loader import load_app_config
 from sqs_sagemaker_invoker.infra.dashboard import DashboardRoute, dashboard_body
 from sqs_sagemaker_invoker.infra.outputs_and_alarms import StackOutput
+from sqs_sagemaker_invoker.local import jobs as local_jobs
 from sqs_sagemaker_invoker.local.autoscaler import DEFAULT_TICK_S, LocalAutoscaler
 from sqs_sagemaker_invoker.local.aws import (
     ACCOUNT,
@@ -107,6 +108,7 @@ class LocalStack:
         self.routes: dict[str, RouteResources] = {}
         self.capacity_table: str | None = None
         self.ledger_table: str | None = None
+        self.jobs: dict[str, local_jobs.JobResources] = {}  # routes with jobs.enabled
         self.outputs: dict[str, str] = {}
         self._exit = contextlib.ExitStack()
 
@@ -147,6 +149,7 @@ class LocalStack:
                 capacity_table=self.capacity_table,
                 ledger_table=self.ledger_table,
             )
+        self.jobs = local_jobs.create_all_job_resources(self)
         self._create_stack_resources()
         mirror = self.options.state_dir / "logs" if self.options.state_dir is not None else None
         if mirror is not None:
@@ -159,7 +162,10 @@ class LocalStack:
         self._exit.callback(self.telemetry.stop)
         self._exit.callback(self.telemetry.flush)
         self.esm = EventSourceEmulator(
-            [self.event_source_spec(route) for route in self.app.routes],
+            [
+                *(self.event_source_spec(route) for route in self.app.routes),
+                *local_jobs.job_event_sources(self),
+            ],
             endpoint_url=self.moto.url,
             region=self.region,
             credentials=CREDENTIALS,
@@ -331,6 +337,7 @@ class LocalStack:
         outputs: dict[str, str] = {}
         for resources in self.routes.values():
             outputs.update(resources.outputs())
+        outputs.update(local_jobs.job_outputs(self))
         outputs[StackOutput.DASHBOARD_NAME] = self.dashboard_name
         outputs[StackOutput.ALARM_TOPIC_ARN] = self.alarm_topic_arn
         if self.capacity_table is not None:

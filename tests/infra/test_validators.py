@@ -31,8 +31,10 @@ LARGE_PAYLOADS_CONFIG: dict[str, Any] = {
             "endpointName": "big-model",
             "largePayloads": True,
             "results": {"queue": True, "bucket": True},
-            # the request ledger's table and grants are checked in this shape
+            # the request ledger's table and grants, and the jobs' queues, function and role, are checked in
+            # this shape
             "ledger": {"enabled": True},
+            "jobs": {"enabled": True},
         }
     ]
 }
