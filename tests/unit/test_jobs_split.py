@@ -11,6 +11,7 @@ import pytest
 from invoker.contract import JobAttribute as J
 from invoker.contract import JobState, LedgerState
 from invoker.contract import LedgerAttribute as A
+from invoker.jobs.control import ControlMessage, Kind
 from invoker.jobs.lines import read_lines
 from invoker.jobs.pacing import Pacer
 from invoker.jobs.splitter import Split, Splitter
@@ -170,3 +171,19 @@ def test_a_send_batch_is_ten_calls_of_ten_between_two_checkpoints(world: JobsWor
     assert report.outcome is Split.CONTINUE
     assert sorted(m["line"] for m in world.drain(world.requests)) == list(range(1, 101))
     assert (world.table.get("j6")[J.LINES], world.table.get("j6")[J.SENT]) == (100, 100)
+
+
+def test_an_input_that_cannot_be_read_fails_the_job_with_its_reason(world: JobsWorld) -> None:
+    # GIVEN a submitted job whose input was deleted before the split began
+    world.submit("gone", [GOOD] * 5)
+    world.s3.delete_object(Bucket=BUCKET, Key="jobs/gone/input.jsonl")
+    # WHEN its control message is handled
+    world.controller.handle(ControlMessage(Kind.SPLIT, "gone"), plenty)
+    # THEN the job ends failed, saying why, rather than coming back until the control DLQ takes it
+    job = world.table.get("gone")
+    assert job[J.STATE] == JobState.FAILED
+    assert "cannot be read: NoSuchKey" in job[J.ERROR]
+    assert J.ENDED_AT in job
+    # AND nothing was sent, and no control message asks for it again
+    assert world.drain(world.requests) == []
+    assert world.drain(world.control) == []

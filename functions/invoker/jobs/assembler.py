@@ -147,7 +147,7 @@ class Assembler:
         )
         # Published before the final state: a crash between the two publishes twice (a retried control
         # message), never not at all. EventBridge itself delivers at least once.
-        self._publish(final, manifest)
+        self.publish(final, manifest)
         # Another pass may have ended it first: same output, same counts.
         with contextlib.suppress(StateMoved):
             self._table.update(
@@ -190,7 +190,7 @@ class Assembler:
             return json.loads(self._s3.get_object(Bucket=bucket, Key=key)["Body"].read())
         return None
 
-    def _publish(self, final: JobState, manifest: dict[str, Any]) -> None:
+    def publish(self, final: JobState, manifest: dict[str, Any]) -> None:
         answer = self._events.put_events(
             Entries=[
                 {

@@ -7,13 +7,14 @@ the route's own function."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from invoker.contract import JOB_ID_PATTERN
+from invoker.contract import JOB_ID_PATTERN, JobState
 from invoker.contract import JobAttribute as J
-from invoker.jobs.splitter import Split
+from invoker.jobs.splitter import InputUnreadable, Split
 from invoker.jobs.table import StateMoved
 
 if TYPE_CHECKING:
@@ -73,7 +74,11 @@ class Controller:
 
     def handle(self, message: ControlMessage, remaining_ms: Callable[[], int]) -> None:
         if message.kind is Kind.SPLIT:
-            report = self._splitter.split(message.job_id, remaining_ms)
+            try:
+                report = self._splitter.split(message.job_id, remaining_ms)
+            except InputUnreadable as unreadable:
+                self._fail(unreadable)
+                return
             self._log.info(
                 "job split",
                 extra={
@@ -109,6 +114,37 @@ class Controller:
                 "state": manifest["state"],
                 "lines": manifest["lines"],
                 "counts": manifest["counts"],
+            },
+        )
+
+    def _fail(self, unreadable: InputUnreadable) -> None:
+        """The job ends `failed` with the reason, and its Job Failed event is published."""
+        self._log.error(
+            "job failed: input unreadable",
+            extra={"job_id": unreadable.job_id, "error_code": unreadable.code, "input": unreadable.key},
+        )
+        try:
+            job = self._table.update(
+                unreadable.job_id,
+                sets={
+                    J.STATE: JobState.FAILED.value,
+                    J.ERROR: str(unreadable),
+                    J.ENDED_AT: int(time.time() * 1000),
+                },
+                from_states=[JobState.SUBMITTED, JobState.SPLITTING],
+                return_new=True,
+            )
+        except StateMoved:
+            return  # cancelled meanwhile, or another delivery failed it first
+        self._assembler.publish(
+            JobState.FAILED,
+            {
+                "jobId": unreadable.job_id,
+                "state": JobState.FAILED.value,
+                "error": str(unreadable),
+                "input": unreadable.key,
+                "startedAt": job.get(J.STARTED_AT),
+                "endedAt": job.get(J.ENDED_AT),
             },
         )
 

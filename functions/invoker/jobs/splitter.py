@@ -42,6 +42,31 @@ class Split(StrEnum):
     STOPPED = "stopped"  # the job is not splitting (cancelled, or a repeated control message)
 
 
+# S3 errors below 500 that are still worth another try; any other 4xx means the input cannot be read.
+_S3_TRANSIENT: Final = frozenset({"SlowDown", "RequestTimeout", "Throttling", "ThrottlingException"})
+
+
+class InputUnreadable(Exception):
+    """The job's input cannot be read (gone, access denied, ...): the job fails with this reason rather than
+    coming back until its control message lands in the control DLQ."""
+
+    def __init__(self, job_id: str, key: str, code: str) -> None:
+        super().__init__(f"job {job_id}: its input {key} cannot be read: {code}")
+        self.job_id, self.key, self.code = job_id, key, code
+
+
+def _unreadable(exc: Exception) -> str | None:
+    """The error code when an S3 failure is permanent, else None (it is retried with the control message)."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return None
+    code = str(response.get("Error", {}).get("Code") or "")
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    if isinstance(status, int) and 400 <= status < 500 and code not in _S3_TRANSIENT:
+        return code or str(status)
+    return None
+
+
 class SendFailed(RuntimeError):
     """Some entries of a send batch failed every attempt: the control message comes back, and the split
     resumes from the last checkpoint (lines sent twice are one request: the ledger's claim)."""
@@ -140,6 +165,16 @@ class Splitter:
         self._pool = ThreadPoolExecutor(max_workers=send_calls, thread_name_prefix="split")
 
     def split(self, job_id: str, remaining_ms: Callable[[], int]) -> SplitReport:
+        try:
+            return self._split(job_id, remaining_ms)
+        except Exception as exc:
+            code = _unreadable(exc)
+            if code is None:
+                raise
+            key = str(self._table.get(job_id).get(J.INPUT) or "")
+            raise InputUnreadable(job_id, key, code) from exc
+
+    def _split(self, job_id: str, remaining_ms: Callable[[], int]) -> SplitReport:
         job = self._start(job_id)
         if job.get(J.STATE) != JobState.SPLITTING:
             return SplitReport(Split.STOPPED, job=job)
