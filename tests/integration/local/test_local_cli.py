@@ -149,3 +149,15 @@ def test_scaling_demo_scales_from_zero_and_back_and_loses_nothing(tmp_path: Path
     # Messages that met zero copies waited for one (the function's retry, whatever its capacity mode)
     assert summary["retried"].get("no_capacity", 0) > 0
     assert "OK: all 80 requests accounted for" in result.stdout
+
+
+def test_job_demo_checks_its_output_line_by_line(tmp_path: Path) -> None:
+    # GIVEN a fresh state directory; WHEN the job scenario runs a small file (bad lines and model errors
+    # included) to the end
+    result = _run("demo", "--scenario", "job", "--requests", "150", state_dir=tmp_path, timeout=240)
+
+    # THEN it exits 0 with every line in order, each its result or its expected reason, and the event seen
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "partially_failed, 150 lines" in result.stdout
+    assert "completion event on the default bus: received" in result.stdout
+    assert "PASS: every line in order, each its result or its expected error" in result.stdout
