@@ -11,10 +11,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
     from types import FrameType
+
+    from rich.console import Console
 
 from sqs_sagemaker_invoker.local.stack import ROOT, STATE_DIR_NAME, pid_alive
 
@@ -61,18 +63,11 @@ def demo(  # noqa: PLR0913 - the command's options, one each
     for name, value in (("requests", requests), ("rate", rate), ("timeout_s", timeout_s)):
         if value is not None:
             setattr(config, name, value)
-    runner = (
+    return _run_to_the_end(
         ScalingDemo(config, state_dir=_state_dir(state_dir))
         if isinstance(config, ScalingDemoConfig)
         else Demo(config, state_dir=_state_dir(state_dir))
     )
-    try:
-        summary = runner.run()
-    except KeyboardInterrupt:
-        runner.console.print("[yellow]interrupted: every process the demo started is stopped[/]")
-        return 130
-    runner.print_summary(summary)
-    return 0 if summary.ok else 1
 
 
 def _job_demo(state_dir: Path | None, *, lines: int | None, timeout_s: float | None) -> int:
@@ -83,7 +78,25 @@ def _job_demo(state_dir: Path | None, *, lines: int | None, timeout_s: float | N
         config.lines = lines
     if timeout_s is not None:
         config.timeout_s = timeout_s
-    runner = JobDemo(config, state_dir=_state_dir(state_dir))
+    return _run_to_the_end(JobDemo(config, state_dir=_state_dir(state_dir)))
+
+
+class _Summary(Protocol):
+    @property
+    def ok(self) -> bool: ...
+
+
+class _Scenario[S: _Summary](Protocol):
+    console: Console
+
+    def run(self) -> S: ...
+
+    def print_summary(self, summary: S, /) -> None: ...
+
+
+def _run_to_the_end[S: _Summary](runner: _Scenario[S]) -> int:
+    """A scenario's exit code: 0 when everything was accounted for, 1 when not, 130 on Ctrl-C (after every
+    process the demo started has stopped)."""
     try:
         summary = runner.run()
     except KeyboardInterrupt:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from sqs_sagemaker_invoker.local.sagemaker.control import EmulatorControl
     from sqs_sagemaker_invoker.local.sagemaker.endpoint import Endpoint
-    from sqs_sagemaker_invoker.local.sagemaker.sigv4 import SigV4Verifier
+    from sqs_sagemaker_invoker.local.sagemaker.sigv4 import AuthResult, SigV4Verifier
 
 _MEMBER_HEADERS_LOWER: Final = [
     (member, header, header.lower(), limit) for member, (header, limit) in REQUEST_HEADER_MEMBERS.items()
@@ -129,19 +129,31 @@ class InvokeHandler(FastHandler):
         headers = [*response.headers, ("x-amzn-RequestId", str(uuid.uuid4()))]
         self.send_whole(response.status, headers, response.body)
 
-    def _invoke_endpoint(self, name: str) -> None:
+    def _signed_body(
+        self, as_error: Callable[[WireResponse], WireResponse] = lambda response: response
+    ) -> tuple[bytes, AuthResult] | None:
+        """The request's body and its checked signature, or None once the refusal is sent (too large, or
+        not signed right; `as_error` shapes it for the API's protocol)."""
         server = self.server
         try:
             body = self.read_body()
         except BodyTooLarge as exc:
             server.rejections.count("payload_too_large")
-            self._send(_payload_too_large(int(exc.args[0])))
-            return
+            self._send(as_error(_payload_too_large(int(exc.args[0]))))
+            return None
         auth = server.verifier.verify("POST", self.path, self.headers, body)
         if auth.error is not None:
             server.rejections.count("auth_rejected")
-            self._send(auth.error)
+            self._send(as_error(auth.error))
+            return None
+        return body, auth
+
+    def _invoke_endpoint(self, name: str) -> None:
+        server = self.server
+        signed = self._signed_body()
+        if signed is None:
             return
+        body, auth = signed
         endpoint = server.find_endpoint(name)
         if endpoint is None:
             server.rejections.count("unknown_endpoint")
@@ -190,17 +202,10 @@ class InvokeHandler(FastHandler):
     def _control_plane(self, target: str) -> None:
         """DescribeEndpoint / DescribeInferenceComponent, signed like every SageMaker call."""
         server = self.server
-        try:
-            body = self.read_body()
-        except BodyTooLarge as exc:
-            server.rejections.count("payload_too_large")
-            self._send(_payload_too_large(int(exc.args[0])))
+        signed = self._signed_body(control_plane.as_json_11)
+        if signed is None:
             return
-        auth = server.verifier.verify("POST", self.path, self.headers, body)
-        if auth.error is not None:
-            server.rejections.count("auth_rejected")
-            self._send(control_plane.as_json_11(auth.error))
-            return
+        body, auth = signed
         self._send(
             control_plane.answer(
                 target,
