@@ -132,22 +132,31 @@ def needs_capacity_table(app: AppConfig) -> bool:
     return any(route.capacity.shared for route in app.routes)
 
 
-def create_capacity_table(app: AppConfig, endpoint_url: str) -> str:
-    """The stack's capacity table (one item per shared route): the stack's key schema and TTL attribute,
-    on demand. Returns its name."""
+def create_table(endpoint_url: str, name: str, *, partition_key: str, ttl_attribute: str) -> str:
+    """A table as the stack makes its tables: a string partition key, on demand, TTL on one attribute
+    (already there is fine: a restarted stack finds its moto state). Returns its name."""
     dynamodb: DynamoDBClient = boto3.client("dynamodb", **client_kwargs(endpoint_url))
-    name = capacity_table_name(app)
-    dynamodb.create_table(
-        TableName=name,
-        AttributeDefinitions=[{"AttributeName": CAPACITY_TABLE_PARTITION_KEY, "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": CAPACITY_TABLE_PARTITION_KEY, "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):
+        dynamodb.create_table(
+            TableName=name,
+            AttributeDefinitions=[{"AttributeName": partition_key, "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": partition_key, "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
     dynamodb.update_time_to_live(
-        TableName=name,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": CAPACITY_TABLE_TTL_ATTRIBUTE},
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute}
     )
     return name
+
+
+def create_capacity_table(app: AppConfig, endpoint_url: str) -> str:
+    """The stack's capacity table (one item per shared route). Returns its name."""
+    return create_table(
+        endpoint_url,
+        capacity_table_name(app),
+        partition_key=CAPACITY_TABLE_PARTITION_KEY,
+        ttl_attribute=CAPACITY_TABLE_TTL_ATTRIBUTE,
+    )
 
 
 def create_route_resources(
