@@ -290,7 +290,7 @@ def test_a_duplicate_sqs_delivery_is_acknowledged_without_a_second_invocation_or
     # GIVEN a message that was delivered
     harness = LedgerHarness(dynamodb)
     request_id = new_id()
-    first = sqs_record(envelope(request_id), message_id="0000000a-0000-4000-8000-000000000001")
+    first = sqs_record(envelope(request_id), message_id="0000000a-0000-4000-8000-00000000000b")
     assert harness.run(first) == set()
     # WHEN SQS delivers the same message again (at least once)
     again = sqs_record(envelope(request_id), message_id=first["messageId"], receive_count=2)
