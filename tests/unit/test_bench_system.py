@@ -10,7 +10,8 @@ import pytest
 from bench import analysis
 from bench.plan import Plan
 from bench.report import system as system_report
-from bench.sections.system import Ledger, message_bodies, scale_overrides, scale_retry_settings
+from bench.sections.system_scale import scale_overrides, scale_retry_settings
+from bench.sections.system_traffic import Ledger, message_bodies
 from bench.targets import system_targets
 from sqs_sagemaker_invoker.scaling import ScalingPolicy, check_retries_outlast_scale_out
 
