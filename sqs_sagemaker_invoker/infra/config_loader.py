@@ -12,23 +12,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from invoker.contract import (
-    CAPACITY_REFRESH_SECONDS_RANGE,
-    CONCURRENCY_PER_INSTANCE_RANGE,
     DEADLINE_MARGIN_SECONDS_RANGE,
     DEFAULT_METRICS_NAMESPACE,
     DEFAULT_SERVICE_NAME,
     ENDPOINT_NAME,
-    JOB_MAX_BACKLOG_RANGE,
-    JOB_WATCH_SECONDS_RANGE,
-    LEDGER_DEDUPE_SECONDS_RANGE,
-    LEDGER_EXPIRE_DAYS_RANGE,
     MAX_CONCURRENCY_RANGE,
     MAX_RECEIVE_COUNT_RANGE,
     READ_TIMEOUT_SECONDS_RANGE,
     RETRY_SECONDS_RANGE,
     SQS_MAX_VISIBILITY_SECONDS,
     SQS_SENDS_IN_FLIGHT_RANGE,
-    CapacityMode,
 )
 
 from sqs_sagemaker_invoker.infra.config import (
@@ -46,20 +39,21 @@ from sqs_sagemaker_invoker.infra.config import (
     STANDARD_MAX_BATCH_SIZE,
     UNBATCHED_MAX_BATCH_SIZE,
     AppConfig,
-    CapacityConfig,
-    JobsConfig,
-    LedgerConfig,
     ProvisionedPollers,
-    ResultsConfig,
     RouteConfig,
     RouteConfigError,
 )
 from sqs_sagemaker_invoker.infra.json_object import JsonObject, describe
+from sqs_sagemaker_invoker.infra.route_sections import (
+    parse_capacity,
+    parse_jobs,
+    parse_ledger,
+    parse_pollers,
+    parse_results,
+    parse_scaling,
+)
 from sqs_sagemaker_invoker.scaling import (
-    MAX_CAPACITY_LIMIT,
     ScalingConfigError,
-    ScalingPolicy,
-    check_policy,
     check_retries_outlast_scale_out,
 )
 
@@ -72,8 +66,6 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _NAMESPACE = re.compile(r"[A-Za-z0-9._/#:-]{1,255}")
 _TAG_KEY = re.compile(r"[\w .:/=+\-@]{1,128}")
 _TAG_VALUE = re.compile(r"[\w .:/=+\-@]{0,256}")
-# InferenceComponentName's pattern in the sagemaker-runtime model (at most 63 characters).
-_INFERENCE_COMPONENT_NAME = re.compile(r"(?=.{1,63}\Z)[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?")
 
 
 def load_app_config(context: Mapping[str, Any]) -> AppConfig:
@@ -233,7 +225,7 @@ def parse_route(raw: Any, path: str) -> RouteConfig:  # noqa: PLR0912, PLR0915 -
     pollers: ProvisionedPollers | None = None
     max_concurrency: int | None
     if pollers_raw is not None:
-        pollers = _parse_pollers(pollers_raw, f"{path}.provisionedPollers")
+        pollers = parse_pollers(pollers_raw, f"{path}.provisionedPollers")
         max_concurrency = None
     else:
         # A cap by default: an uncapped mapping would let a burst of messages flood the endpoint.
@@ -273,7 +265,7 @@ def parse_route(raw: Any, path: str) -> RouteConfig:  # noqa: PLR0912, PLR0915 -
         raise RouteConfigError(f"{path}.retryMaxSeconds: {retry_max} is below retryBaseSeconds {retry_base}")
     message_format = obj.choice("messageFormat", d.message_format, MESSAGE_FORMATS)
 
-    results = _parse_results(obj.get("results", {}), f"{path}.results")
+    results = parse_results(obj.get("results", {}), f"{path}.results")
     large_payloads = obj.boolean("largePayloads", d.large_payloads)
     if large_payloads and not results.bucket:
         raise RouteConfigError(
@@ -292,8 +284,8 @@ def parse_route(raw: Any, path: str) -> RouteConfig:  # noqa: PLR0912, PLR0915 -
     tracing = obj.boolean("tracing", d.tracing)
     runtime = obj.choice("runtime", d.runtime, RUNTIMES)
     obj.choice("architecture", "arm64", ("arm64",))
-    capacity = _parse_capacity(obj.get("capacity", {}), f"{path}.capacity")
-    scaling = _parse_scaling(obj.get("scaling", None), f"{path}.scaling", capacity)
+    capacity = parse_capacity(obj.get("capacity", {}), f"{path}.capacity")
+    scaling = parse_scaling(obj.get("scaling", None), f"{path}.scaling", capacity)
     if scaling is not None:
         try:
             check_retries_outlast_scale_out(
@@ -306,8 +298,8 @@ def parse_route(raw: Any, path: str) -> RouteConfig:  # noqa: PLR0912, PLR0915 -
         except ScalingConfigError as exc:
             raise RouteConfigError(str(exc)) from exc
 
-    ledger = _parse_ledger(obj.get("ledger", {}), f"{path}.ledger")
-    jobs = _parse_jobs(obj.get("jobs", {}), f"{path}.jobs")
+    ledger = parse_ledger(obj.get("ledger", {}), f"{path}.ledger")
+    jobs = parse_jobs(obj.get("jobs", {}), f"{path}.jobs")
     if jobs.enabled:
         needs = [
             (ledger.enabled, "ledger.enabled true (the job and its lines are ledger items)"),
@@ -348,122 +340,4 @@ def parse_route(raw: Any, path: str) -> RouteConfig:  # noqa: PLR0912, PLR0915 -
         scaling=scaling,
         ledger=ledger,
         jobs=jobs,
-    )
-
-
-def _parse_ledger(raw: Any, path: str) -> LedgerConfig:
-    d = LedgerConfig()
-    obj = JsonObject(raw, path, ("enabled", "dedupeSeconds", "expireDays"))
-    ledger = LedgerConfig(
-        enabled=obj.boolean("enabled", d.enabled),
-        dedupe_seconds=obj.integer("dedupeSeconds", d.dedupe_seconds, *LEDGER_DEDUPE_SECONDS_RANGE),
-        expire_days=obj.integer("expireDays", d.expire_days, *LEDGER_EXPIRE_DAYS_RANGE),
-    )
-    if ledger.dedupe_seconds > ledger.expire_days * 86_400:
-        raise RouteConfigError(
-            f"{path}.dedupeSeconds: {ledger.dedupe_seconds} outlasts expireDays ({ledger.expire_days} days):"
-            " a request whose item has expired can no longer be recognised as a duplicate"
-        )
-    return ledger
-
-
-def _parse_jobs(raw: Any, path: str) -> JobsConfig:
-    d = JobsConfig()
-    obj = JsonObject(raw, path, ("enabled", "maxBacklog", "join", "watchSeconds", "timeoutSeconds"))
-    max_backlog = obj.get("maxBacklog", None)
-    return JobsConfig(
-        enabled=obj.boolean("enabled", d.enabled),
-        max_backlog=None if max_backlog is None else obj.integer("maxBacklog", 0, *JOB_MAX_BACKLOG_RANGE),
-        join=obj.choice("join", d.join, ("input", "none")),  # type: ignore[arg-type]  # checked by choice()
-        watch_seconds=obj.integer("watchSeconds", d.watch_seconds, *JOB_WATCH_SECONDS_RANGE),
-        timeout_seconds=obj.integer("timeoutSeconds", d.timeout_seconds, 60, 900),
-    )
-
-
-_CAPACITY_KEYS = ("mode", "concurrencyPerInstance", "variantName", "inferenceComponentName", "refreshSeconds")
-_CAPACITY_MODES = {"shared": CapacityMode.SHARED, "perInstance": CapacityMode.PER_INSTANCE}
-
-
-def _parse_capacity(raw: Any, path: str) -> CapacityConfig:
-    d = CapacityConfig()
-    obj = JsonObject(raw, path, _CAPACITY_KEYS)
-    mode = _CAPACITY_MODES[obj.choice("mode", "shared", tuple(_CAPACITY_MODES))]
-    variant = obj.optional_string("variantName")
-    component = obj.optional_string("inferenceComponentName")
-    for key, name, pattern in (
-        ("variantName", variant, ENDPOINT_NAME),
-        ("inferenceComponentName", component, _INFERENCE_COMPONENT_NAME),
-    ):
-        if name is not None and not pattern.fullmatch(name):
-            raise RouteConfigError(
-                f"{path}.{key}: {name!r} is not a SageMaker name (1-63 letters, digits, hyphens)"
-            )
-    if variant is not None and component is not None:
-        raise RouteConfigError(
-            f"{path}.variantName: give variantName (instances count) or inferenceComponentName (copies"
-            " count), not both"
-        )
-    return CapacityConfig(
-        mode=mode,
-        concurrency_per_instance=obj.integer(
-            "concurrencyPerInstance", d.concurrency_per_instance, *CONCURRENCY_PER_INSTANCE_RANGE
-        ),
-        variant_name=variant,
-        inference_component_name=component,
-        refresh_seconds=obj.integer("refreshSeconds", d.refresh_seconds, *CAPACITY_REFRESH_SECONDS_RANGE),
-    )
-
-
-_SCALING_KEYS = (
-    "minCapacity", "maxCapacity", "targetBacklogPerInstance", "scaleOutCooldownSeconds",
-    "scaleInCooldownSeconds", "scaleFromZeroStep", "provisioningSeconds",
-)  # fmt: skip
-_DAY_SECONDS = 86_400
-
-
-def _parse_scaling(raw: Any, path: str, capacity: CapacityConfig) -> ScalingPolicy | None:
-    if raw is None:
-        return None
-    if not capacity.shared:
-        raise RouteConfigError(
-            f"{path}: needs capacity.mode shared (the policy tracks backlog per instance, and the shared"
-            " budget is what reads and reports the endpoint's capacity)"
-        )
-    obj = JsonObject(raw, path, _SCALING_KEYS)
-    target = obj.get("targetBacklogPerInstance", None)
-    if isinstance(target, bool) or not isinstance(target, (int, float)):
-        raise RouteConfigError(f"{path}.targetBacklogPerInstance: required, a number above 0")
-    policy = ScalingPolicy(
-        unit=capacity.unit,
-        min_capacity=obj.integer("minCapacity", 1, 0, MAX_CAPACITY_LIMIT),
-        max_capacity=obj.integer("maxCapacity", 1, 1, MAX_CAPACITY_LIMIT),
-        target_backlog_per_instance=float(target),
-        scale_out_cooldown_seconds=obj.integer("scaleOutCooldownSeconds", 60, 0, _DAY_SECONDS),
-        scale_in_cooldown_seconds=obj.integer("scaleInCooldownSeconds", 300, 0, _DAY_SECONDS),
-        scale_from_zero_step=obj.integer("scaleFromZeroStep", 1, 1, MAX_CAPACITY_LIMIT),
-        provisioning_seconds=obj.integer("provisioningSeconds", 600, 0, _DAY_SECONDS),
-    )
-    try:
-        check_policy(policy, path=path)
-    except ScalingConfigError as exc:
-        raise RouteConfigError(str(exc)) from exc
-    return policy
-
-
-def _parse_pollers(raw: Any, path: str) -> ProvisionedPollers:
-    obj = JsonObject(raw, path, ("min", "max"))
-    minimum = obj.integer("min", 2, 2, 200)
-    maximum = obj.integer("max", 200, 2, 2000)
-    if maximum < minimum:
-        raise RouteConfigError(f"{path}.max: {maximum} is below min {minimum}")
-    return ProvisionedPollers(minimum=minimum, maximum=maximum)
-
-
-def _parse_results(raw: Any, path: str) -> ResultsConfig:
-    d = ResultsConfig()
-    obj = JsonObject(raw, path, ("queue", "bucket", "expireDays"))
-    return ResultsConfig(
-        queue=obj.boolean("queue", d.queue),
-        bucket=obj.boolean("bucket", d.bucket),
-        expire_days=obj.integer("expireDays", d.expire_days, 1, 3650),
     )
