@@ -21,9 +21,6 @@ from invoker.contract import DEFAULT_METRICS_NAMESPACE, DEFAULT_SERVICE_NAME
 from sqs_sagemaker_invoker.infra import capacity, nag, suppressions
 from sqs_sagemaker_invoker.infra.bundling import HANDLER, function_code
 from sqs_sagemaker_invoker.infra.config import (
-    DEAD_LETTERS_PREFIX,
-    REQUESTS_PREFIX,
-    RESULTS_PREFIX,
     RouteConfigError,
     capacity_key,
     function_environment,
@@ -37,7 +34,7 @@ from sqs_sagemaker_invoker.infra.construct_props import (
     route_config_from_props,
 )
 from sqs_sagemaker_invoker.infra.function_settings import RETENTION_DAYS, RUNTIMES
-from sqs_sagemaker_invoker.infra.jobs_function import JOBS_PREFIX, RouteJobs, add_jobs
+from sqs_sagemaker_invoker.infra.jobs_function import RouteJobs, add_jobs
 from sqs_sagemaker_invoker.infra.ledger_table import grant_route
 from sqs_sagemaker_invoker.infra.ledger_table import ledger_table as ledger_table_of
 from sqs_sagemaker_invoker.infra.outputs_and_alarms import (
@@ -47,6 +44,7 @@ from sqs_sagemaker_invoker.infra.outputs_and_alarms import (
     route_output_description,
     route_output_key,
 )
+from sqs_sagemaker_invoker.infra.route_grants import grant_buckets
 from sqs_sagemaker_invoker.infra.route_storage import add_buckets, add_queues
 
 if TYPE_CHECKING:
@@ -268,68 +266,7 @@ class SageMakerInvokerRoute(Construct):
         self.role.add_to_policy(
             iam.PolicyStatement(sid="SendToOwnQueues", actions=["sqs:SendMessage"], resources=send_to)
         )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="WriteOversizedDeadLetters",
-                actions=["s3:PutObject"],
-                resources=[self.dead_letter_bucket.arn_for_objects(f"{DEAD_LETTERS_PREFIX}*")],
-            )
-        )
-        nag.acknowledge(
-            self.role,
-            "IAM5",
-            f"s3:PutObject only, under {DEAD_LETTERS_PREFIX} of this route's own bucket: the function names "
-            "each stored dead-letter body by its message id, so keys are not known in advance.",
-            finding=f"Resource::{nag.arn_reference(self.dead_letter_bucket)}/{DEAD_LETTERS_PREFIX}*",
-        )
-        if self.bucket is not None:
-            self.role.add_to_policy(
-                iam.PolicyStatement(
-                    sid="WriteResults",
-                    actions=["s3:PutObject"],
-                    resources=[self.bucket.arn_for_objects(f"{RESULTS_PREFIX}*")],
-                )
-            )
-            if route.jobs.enabled:
-                # A job line's result too large for its ledger item goes to jobs/<jobId>/results/.
-                self.role.add_to_policy(
-                    iam.PolicyStatement(
-                        sid="WriteLargeJobResults",
-                        actions=["s3:PutObject"],
-                        resources=[self.bucket.arn_for_objects(f"{JOBS_PREFIX}*")],
-                    )
-                )
-                nag.acknowledge(
-                    self.role,
-                    "IAM5",
-                    f"s3:PutObject only, under {JOBS_PREFIX} of this route's own bucket: a job line's large "
-                    "result is named by its job id and line.",
-                    finding=f"Resource::{nag.arn_reference(self.bucket)}/{JOBS_PREFIX}*",
-                )
-            bucket_arn = nag.arn_reference(self.bucket)
-            nag.acknowledge(
-                self.role,
-                "IAM5",
-                f"s3:PutObject only, on result keys of this route's own bucket ({RESULTS_PREFIX}*): "
-                "the function names each result object by request, so keys are not known in advance.",
-                finding=f"Resource::{bucket_arn}/{RESULTS_PREFIX}*",
-            )
-            if route.large_payloads:
-                self.role.add_to_policy(
-                    iam.PolicyStatement(
-                        sid="ReadRequestPayloads",
-                        actions=["s3:GetObject"],
-                        resources=[self.bucket.arn_for_objects(f"{REQUESTS_PREFIX}*")],
-                    )
-                )
-                nag.acknowledge(
-                    self.role,
-                    "IAM5",
-                    f"s3:GetObject only, on request payloads under {REQUESTS_PREFIX} of this route's own "
-                    "bucket: clients choose each payload's key (bodyS3Uri), the function checks the prefix.",
-                    finding=f"Resource::{bucket_arn}/{REQUESTS_PREFIX}*",
-                )
-
+        grant_buckets(self.role, route, bucket=self.bucket, dead_letter_bucket=self.dead_letter_bucket)
         if self.capacity_table is not None and self.capacity_key is not None:
             capacity.grant_capacity(
                 self.role,
