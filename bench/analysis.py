@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from bench.measurements import BenchRun, SystemRun, SystemSection, ThrottlingSection, ThroughputRow
+    from bench.measurements import BenchRun, ThrottlingSection, ThroughputRow
+    from bench.system_measurements import SystemRun, SystemSection
 
 
 def bare_cpu_ms(run: BenchRun) -> float:

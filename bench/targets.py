@@ -9,7 +9,8 @@ from bench import analysis
 
 if TYPE_CHECKING:
     from bench.analysis import Bounded, SystemFigures
-    from bench.measurements import BenchRun, SystemSection
+    from bench.measurements import BenchRun
+    from bench.system_measurements import SystemSection
 
 # The system section's targets: shared capacity drains within this multiple of N x L / C, with under
 # this share of InvokeEndpoint calls throttled, once the instances could start this many times the

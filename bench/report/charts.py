@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from bench.analysis import Bounded
-    from bench.measurements import BenchRun, SystemSection
+    from bench.measurements import BenchRun
+    from bench.system_measurements import SystemSection
 
 CONCURRENCY_CHART = "throughput_vs_concurrency.png"
 LATENCY_CHART = "throughput_vs_latency.png"

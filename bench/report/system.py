@@ -13,7 +13,8 @@ from bench.report.table import table, times, verdict
 from bench.targets import system_targets
 
 if TYPE_CHECKING:
-    from bench.measurements import BenchRun, ScaleFromZeroRun, SystemSection
+    from bench.measurements import BenchRun
+    from bench.system_measurements import ScaleFromZeroRun, SystemSection
 
 BEGIN = "<!-- system section: begin (python -m bench --only system rewrites it) -->"
 END = "<!-- system section: end -->"

@@ -19,16 +19,13 @@ import contextlib
 import os
 from typing import TYPE_CHECKING
 
-from bench.measurements import SYSTEM_MODES
+from bench.system_measurements import SYSTEM_MODES
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from bench.measurements import (
-        SystemRun,
-        SystemSection,
-    )
     from bench.sections.measure import Session
+    from bench.system_measurements import SystemRun, SystemSection
 
 from bench.sections.system_drain import drain, route_config, route_overrides
 from bench.sections.system_moto import probe_moto

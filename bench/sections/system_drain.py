@@ -19,11 +19,8 @@ from sqs_sagemaker_invoker.local.stack import LocalStack, StackOptions
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from bench.measurements import (
-        SystemMode,
-        SystemRun,
-    )
     from bench.plan import Plan
+    from bench.system_measurements import SystemMode, SystemRun
     from sqs_sagemaker_invoker.infra.config import RouteConfig
 
 

@@ -16,11 +16,8 @@ if TYPE_CHECKING:
 
     from mypy_boto3_sqs import SQSClient
 
-    from bench.measurements import (
-        MotoBound,
-        MotoRate,
-    )
     from bench.plan import Plan
+    from bench.system_measurements import MotoBound, MotoRate
 
 
 # -- moto's bound ---------------------------------------------------------------------------------------

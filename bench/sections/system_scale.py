@@ -14,11 +14,8 @@ from sqs_sagemaker_invoker.scaling import ScalingConfigError, ScalingPolicy, che
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from bench.measurements import (
-        CapacitySample,
-        ScaleFromZeroRun,
-    )
     from bench.plan import Plan
+    from bench.system_measurements import CapacitySample, ScaleFromZeroRun
 
 from bench.sections.system_drain import (
     SAMPLE_INTERVAL_S,

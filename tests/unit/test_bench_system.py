@@ -16,7 +16,7 @@ from bench.targets import system_targets
 from sqs_sagemaker_invoker.scaling import ScalingPolicy, check_retries_outlast_scale_out
 
 if TYPE_CHECKING:
-    from bench.measurements import ScaleFromZeroRun, SystemMode, SystemRun, SystemSection
+    from bench.system_measurements import ScaleFromZeroRun, SystemMode, SystemRun, SystemSection
 
 
 def _run(
