@@ -31,6 +31,17 @@ from aws_lambda_powertools.metrics import MetricUnit
 from invoker.contract import JOB_SUCCEEDED_OUTCOME, LedgerState, Metric, Reason, job_key
 from invoker.contract import JobAttribute as J
 from invoker.contract import LedgerAttribute as A
+from invoker.ledger_states import (
+    ENDED,
+    Claim,
+    Duplicate,
+    Original,
+    attr_n,
+    attr_s,
+    number_of,
+    text_of,
+    transition_condition,
+)
 from invoker.outcomes import RetryLater
 from invoker.writing import code_of
 
@@ -50,70 +61,7 @@ if TYPE_CHECKING:
 # A Lambda invocation runs 900 s at most: a claim made without a deadline (tests, tools) lasts that long.
 _CLAIM_WITHOUT_DEADLINE_SECONDS: Final = 900
 _CONDITION_FAILED: Final = "ConditionalCheckFailedException"
-ENDED: Final = frozenset({LedgerState.DELIVERED, LedgerState.DEAD_LETTERED})
-
-# The state machine: which states a write may move a request out of, per target state (None: no item
-# yet). Guards always apply on top: out of INVOKING only when its claim has expired or is the writer's
-# own; out of DELIVERED / DEAD_LETTERED only when the request ended before the dedupe window (a
-# dead-lettered one also when the message is a redrive of its letter). Every other move, notably an
-# ended request going back (delivered -> invoking within the window), is refused by the write's
-# condition, in DynamoDB, whatever instance tries it.
-ALLOWED_FROM: Final[dict[LedgerState, frozenset[LedgerState | None]]] = {
-    LedgerState.RECEIVED: frozenset({None}),
-    LedgerState.INVOKING: frozenset(
-        {None, LedgerState.RECEIVED, LedgerState.RETRYING, LedgerState.INVOKING, *ENDED}
-    ),
-    LedgerState.RETRYING: frozenset({None, LedgerState.RECEIVED, LedgerState.RETRYING, LedgerState.INVOKING}),
-    LedgerState.DELIVERED: frozenset(
-        {None, LedgerState.RECEIVED, LedgerState.RETRYING, LedgerState.INVOKING}
-    ),
-    LedgerState.DEAD_LETTERED: frozenset(
-        {None, LedgerState.RECEIVED, LedgerState.RETRYING, LedgerState.INVOKING}
-    ),
-}
-
 _PLACEHOLDER: Final = re.compile(r"#\w+")
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """This delivery holds the request until `until` (epoch seconds)."""
-
-    key: str
-    token: str
-    until: float
-
-
-@dataclass(frozen=True, slots=True)
-class Original:
-    """How a request already ended: what a duplicate is answered with."""
-
-    state: LedgerState
-    reason: str | None
-    message_id: str | None
-    result_message_id: str | None
-    result_s3_uri: str | None
-    ended_at_ms: int | None
-
-    def fields(self) -> dict[str, Any]:
-        fields: dict[str, Any] = {"original_state": self.state.value, "original_message_id": self.message_id}
-        for name, value in (
-            ("original_reason", self.reason),
-            ("result_message_id", self.result_message_id),
-            ("result_s3_uri", self.result_s3_uri),
-            ("original_ended_at_ms", self.ended_at_ms),
-        ):
-            if value is not None:
-                fields[name] = value
-        return fields
-
-
-class Duplicate(Exception):  # an answer, not a failure: the message is acknowledged
-    """The request already ended within the dedupe window: not invoked again, no second result."""
-
-    def __init__(self, original: Original) -> None:
-        super().__init__(f"request already {original.state.value}")
-        self.original = original
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,8 +117,8 @@ class RequestLedger:
         seconds = remaining_ms / 1000 if remaining_ms is not None else _CLAIM_WITHOUT_DEADLINE_SECONDS
         claim = Claim(self.key(info.request_id), uuid.uuid4().hex, now + max(seconds, 1.0))
         values: dict[str, AttributeValueTypeDef] = {
-            ":claimUntil": _n(round(claim.until, 3)),
-            ":token": _s(claim.token),
+            ":claimUntil": attr_n(round(claim.until, 3)),
+            ":token": attr_s(claim.token),
         }
         try:
             self._update(
@@ -201,20 +149,20 @@ class RequestLedger:
         return claim
 
     def _refused_claim(self, info: RecordInfo, old: Mapping[str, Any], now: float) -> NoReturn:
-        state = _text(old.get(A.STATE))
+        state = text_of(old.get(A.STATE))
         if state in ENDED:
             self._count("duplicates")
             raise Duplicate(
                 Original(
                     state=LedgerState(state),
-                    reason=_text(old.get(A.REASON)),
-                    message_id=_text(old.get(A.MESSAGE_ID)),
-                    result_message_id=_text(old.get(A.RESULT_MESSAGE_ID)),
-                    result_s3_uri=_text(old.get(A.RESULT_S3_URI)),
-                    ended_at_ms=_number(old.get(A.ENDED_AT)),
+                    reason=text_of(old.get(A.REASON)),
+                    message_id=text_of(old.get(A.MESSAGE_ID)),
+                    result_message_id=text_of(old.get(A.RESULT_MESSAGE_ID)),
+                    result_s3_uri=text_of(old.get(A.RESULT_S3_URI)),
+                    ended_at_ms=number_of(old.get(A.ENDED_AT)),
                 )
             )
-        until = _number(old.get(A.CLAIM_UNTIL)) or now
+        until = number_of(old.get(A.CLAIM_UNTIL)) or now
         wait_s = max(0, round(until - now))
         raise RetryLater(
             Reason.IN_PROGRESS_ELSEWHERE,
@@ -258,7 +206,7 @@ class RequestLedger:
         for index, (name, value) in enumerate(optional.items()):
             if value is not None:
                 sets.append(f"#{name} = :o{index}")
-                values[f":o{index}"] = _s(value)
+                values[f":o{index}"] = attr_s(value)
         if outcome.state in ENDED:
             sets.append("#endedAt = :nowMs")
         remove = [A.CLAIM_UNTIL, A.CLAIM_TOKEN]
@@ -283,7 +231,7 @@ class RequestLedger:
                 "request_id": info.request_id,
                 "message_id": info.message_id,
                 "ledger_state": outcome.state.value,
-                "ledger_found": _text(refused.old.get(A.STATE)),
+                "ledger_found": text_of(refused.old.get(A.STATE)),
             }
             observed.line("warning", "ledger write refused by the state machine", fields)
             return
@@ -303,7 +251,7 @@ class RequestLedger:
             self._count("calls")
             self._client.update_item(
                 TableName=self.settings.table,
-                Key={A.KEY: _s(job_key(self.settings.key_prefix, job_id))},
+                Key={A.KEY: attr_s(job_key(self.settings.key_prefix, job_id))},
                 UpdateExpression="ADD #counts.#outcome :one, #ended :one",
                 # The job's item is created before its first line is sent: never create a stray one.
                 ConditionExpression="attribute_exists(#pk)",
@@ -313,10 +261,10 @@ class RequestLedger:
                     "#ended": J.ENDED,
                     "#pk": J.KEY,
                 },
-                ExpressionAttributeValues={":one": _n(1)},
+                ExpressionAttributeValues={":one": attr_n(1)},
             )
         except Exception as exc:
-            if _code(exc) == _CONDITION_FAILED:
+            if code_of(exc) == _CONDITION_FAILED:
                 # No such job on this route: a producer's own jobId, not one of our jobs. Nothing to count.
                 return
             self._failed("job_count", info, exc, observed)
@@ -342,20 +290,20 @@ class RequestLedger:
         )
         now_ms = int(now * 1000)
         entry: dict[str, AttributeValueTypeDef] = {
-            "s": _s(state.value),
-            "t": _n(now_ms),
-            "m": _s(info.message_id),
+            "s": attr_s(state.value),
+            "t": attr_n(now_ms),
+            "m": attr_s(info.message_id),
         }
         if reason is not None:
-            entry["r"] = _s(reason.value)
+            entry["r"] = attr_s(reason.value)
         values: dict[str, AttributeValueTypeDef] = {
-            ":state": _s(state.value),
-            ":requestId": _s(info.request_id),
-            ":messageId": _s(info.message_id),
-            ":receiveCount": _n(info.receive_count),
-            ":endpoint": _s(self._endpoint),
-            ":nowMs": _n(now_ms),
-            ":expiresAt": _n(int(now) + self.settings.expire_days * 86_400),
+            ":state": attr_s(state.value),
+            ":requestId": attr_s(info.request_id),
+            ":messageId": attr_s(info.message_id),
+            ":receiveCount": attr_n(info.receive_count),
+            ":endpoint": attr_s(self._endpoint),
+            ":nowMs": attr_n(now_ms),
+            ":expiresAt": attr_n(int(now) + self.settings.expire_days * 86_400),
             ":entry": {"L": [{"M": entry}]},
             ":empty": {"L": []},
             **condition_values,
@@ -376,10 +324,10 @@ class RequestLedger:
         job_id, line = job
         if job_id is not None:
             sets.append(f"#{A.JOB_ID} = :jobId")
-            values[":jobId"] = _s(job_id)
+            values[":jobId"] = attr_s(job_id)
         if line is not None:
             sets.append(f"#{A.LINE} = :line")
-            values[":line"] = _n(line)
+            values[":line"] = attr_n(line)
         expression = "SET " + ", ".join(sets)
         if remove:
             expression += " REMOVE " + ", ".join(f"#{name}" for name in remove)
@@ -392,7 +340,7 @@ class RequestLedger:
         try:
             self._client.update_item(
                 TableName=self.settings.table,
-                Key={A.KEY: _s(self.key(info.request_id))},
+                Key={A.KEY: attr_s(self.key(info.request_id))},
                 UpdateExpression=expression,
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names,
@@ -400,7 +348,7 @@ class RequestLedger:
                 **kwargs,
             )
         except Exception as exc:
-            if _code(exc) == _CONDITION_FAILED:
+            if code_of(exc) == _CONDITION_FAILED:
                 old = getattr(exc, "response", {}).get("Item") or {}
                 raise _Refused(old) from exc
             raise
@@ -440,36 +388,6 @@ class RequestLedger:
         observed.line("warning", "ledger write failed; the message's outcome stands", fields)
 
 
-def transition_condition(
-    target: LedgerState, *, now: float, dedupe_seconds: int, claim: Claim | None, redrive: bool
-) -> tuple[str, dict[str, AttributeValueTypeDef]]:
-    """The ConditionExpression (and its values) that admits exactly ALLOWED_FROM[target] with its guards."""
-    parts: list[str] = []
-    values: dict[str, AttributeValueTypeDef] = {}
-    for previous in sorted(ALLOWED_FROM[target], key=lambda s: s or ""):
-        if previous is None:
-            parts.append("attribute_not_exists(#pk)")
-            continue
-        name = f":from_{previous.value}"
-        values[name] = _s(previous.value)
-        if previous is LedgerState.INVOKING:
-            values[":now"] = _n(round(now, 3))
-            guard = "#claimUntil < :now"
-            if claim is not None:
-                values[":mine"] = _s(claim.token)
-                guard += " OR #claimToken = :mine"
-            parts.append(f"(#state = {name} AND ({guard}))")
-        elif previous in ENDED:
-            values[":cutoff"] = _n(int((now - dedupe_seconds) * 1000))
-            if previous is LedgerState.DEAD_LETTERED and redrive:
-                parts.append(f"#state = {name}")
-            else:
-                parts.append(f"(#state = {name} AND #endedAt < :cutoff)")
-        else:
-            parts.append(f"#state = {name}")
-    return " OR ".join(parts), values
-
-
 @dataclass(frozen=True, slots=True)
 class _Snapshot:
     """What an outcome write needs of a RecordInfo, frozen when it was queued."""
@@ -485,30 +403,3 @@ class _Refused(Exception):  # the condition said no; `old` is the item as it was
     def __init__(self, old: Mapping[str, Any]) -> None:
         super().__init__("condition failed")
         self.old = old
-
-
-def _s(value: str) -> AttributeValueTypeDef:
-    return {"S": value}
-
-
-def _n(value: float) -> AttributeValueTypeDef:
-    return {"N": str(value)}
-
-
-def _text(value: Any) -> Any:
-    return value.get("S") if isinstance(value, dict) else None
-
-
-def _number(value: Any) -> Any:
-    raw = value.get("N") if isinstance(value, dict) else None
-    if raw is None:
-        return None
-    number = float(raw)
-    return int(number) if number.is_integer() else number
-
-
-def _code(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
-    return ""

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from invoker import dead_letters
 from invoker.contract import Disposition, LedgerState, MessageFormat, Reason
 from invoker.envelope import parse_envelope, parse_raw
-from invoker.ledger import Duplicate, Outcome
+from invoker.ledger import Outcome
+from invoker.ledger_states import Duplicate
 from invoker.observability import error_fields
 from invoker.outcomes import InvalidMessage, InvocationError, RetryLater
 from invoker.records import RecordInfo
@@ -23,7 +24,8 @@ if TYPE_CHECKING:
     from invoker.config import Config
     from invoker.envelope import InvokeRequest
     from invoker.invocation import EndpointCaller, Invocation
-    from invoker.ledger import Claim, RequestLedger
+    from invoker.ledger import RequestLedger
+    from invoker.ledger_states import Claim
     from invoker.retries import Retries
     from invoker.writing import ResultWritten, Writer
 

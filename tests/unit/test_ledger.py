@@ -25,7 +25,7 @@ from invoker.config import load_config
 from invoker.contract import LedgerAttribute as A
 from invoker.contract import LedgerState
 from invoker.envelope import parse_envelope
-from invoker.ledger import ALLOWED_FROM, Claim, transition_condition
+from invoker.ledger_states import ALLOWED_FROM, Claim, transition_condition
 from invoker.observability import BatchObservations
 from invoker.processor import Clients, build_processor
 from invoker.records import RecordInfo
