@@ -22,64 +22,56 @@ def grant_buckets(
 ) -> None:
     """Oversized dead-letter bodies; results, large job results and request payloads when the route has
     a bucket and uses them."""
-    role.add_to_policy(
-        iam.PolicyStatement(
-            sid="WriteOversizedDeadLetters",
-            actions=["s3:PutObject"],
-            resources=[dead_letter_bucket.arn_for_objects(f"{DEAD_LETTERS_PREFIX}*")],
+    _grant_prefix(
+        role,
+        "WriteOversizedDeadLetters",
+        action="s3:PutObject",
+        bucket=dead_letter_bucket,
+        prefix=DEAD_LETTERS_PREFIX,
+        why="the function names each stored dead-letter body by its message id, so keys are not known in advance",
+    )
+    if bucket is None:
+        return
+    _grant_prefix(
+        role,
+        "WriteResults",
+        action="s3:PutObject",
+        bucket=bucket,
+        prefix=RESULTS_PREFIX,
+        why="the function names each result object by request, so keys are not known in advance",
+    )
+    if route.jobs.enabled:
+        # A job line's result too large for its ledger item goes to jobs/<jobId>/results/.
+        _grant_prefix(
+            role,
+            "WriteLargeJobResults",
+            action="s3:PutObject",
+            bucket=bucket,
+            prefix=JOBS_PREFIX,
+            why="a job line's large result is named by its job id and line",
         )
+    if route.large_payloads:
+        _grant_prefix(
+            role,
+            "ReadRequestPayloads",
+            action="s3:GetObject",
+            bucket=bucket,
+            prefix=REQUESTS_PREFIX,
+            why="clients choose each payload's key (bodyS3Uri), the function checks the prefix",
+        )
+
+
+def _grant_prefix(  # noqa: PLR0913 - the statement's parts and the reason for its wildcard
+    role: iam.Role, sid: str, *, action: str, bucket: s3.IBucket, prefix: str, why: str
+) -> None:
+    """One action on the keys under one prefix of one bucket, and cdk-nag's wildcard finding accepted with
+    the reason the keys cannot be named in advance."""
+    role.add_to_policy(
+        iam.PolicyStatement(sid=sid, actions=[action], resources=[bucket.arn_for_objects(f"{prefix}*")])
     )
     nag.acknowledge(
         role,
         "IAM5",
-        f"s3:PutObject only, under {DEAD_LETTERS_PREFIX} of this route's own bucket: the function names "
-        "each stored dead-letter body by its message id, so keys are not known in advance.",
-        finding=f"Resource::{nag.arn_reference(dead_letter_bucket)}/{DEAD_LETTERS_PREFIX}*",
+        f"{action} only, under {prefix} of this route's own bucket: {why}.",
+        finding=f"Resource::{nag.arn_reference(bucket)}/{prefix}*",
     )
-    if bucket is not None:
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="WriteResults",
-                actions=["s3:PutObject"],
-                resources=[bucket.arn_for_objects(f"{RESULTS_PREFIX}*")],
-            )
-        )
-        if route.jobs.enabled:
-            # A job line's result too large for its ledger item goes to jobs/<jobId>/results/.
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    sid="WriteLargeJobResults",
-                    actions=["s3:PutObject"],
-                    resources=[bucket.arn_for_objects(f"{JOBS_PREFIX}*")],
-                )
-            )
-            nag.acknowledge(
-                role,
-                "IAM5",
-                f"s3:PutObject only, under {JOBS_PREFIX} of this route's own bucket: a job line's large "
-                "result is named by its job id and line.",
-                finding=f"Resource::{nag.arn_reference(bucket)}/{JOBS_PREFIX}*",
-            )
-        bucket_arn = nag.arn_reference(bucket)
-        nag.acknowledge(
-            role,
-            "IAM5",
-            f"s3:PutObject only, on result keys of this route's own bucket ({RESULTS_PREFIX}*): "
-            "the function names each result object by request, so keys are not known in advance.",
-            finding=f"Resource::{bucket_arn}/{RESULTS_PREFIX}*",
-        )
-        if route.large_payloads:
-            role.add_to_policy(
-                iam.PolicyStatement(
-                    sid="ReadRequestPayloads",
-                    actions=["s3:GetObject"],
-                    resources=[bucket.arn_for_objects(f"{REQUESTS_PREFIX}*")],
-                )
-            )
-            nag.acknowledge(
-                role,
-                "IAM5",
-                f"s3:GetObject only, on request payloads under {REQUESTS_PREFIX} of this route's own "
-                "bucket: clients choose each payload's key (bodyS3Uri), the function checks the prefix.",
-                finding=f"Resource::{bucket_arn}/{REQUESTS_PREFIX}*",
-            )
