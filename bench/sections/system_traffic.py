@@ -9,6 +9,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sqs_sagemaker_invoker.local.demo.readback import drain
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -109,23 +111,12 @@ def read_outcomes(sqs: SQSClient, results_url: str | None, dlq_url: str, ledger:
     for url, dead in ((results_url, False), (dlq_url, True)):
         if url is None:
             continue
-        while True:
-            messages = sqs.receive_message(
-                QueueUrl=url,
-                MaxNumberOfMessages=10,
-                MessageAttributeNames=["All"],
-                MessageSystemAttributeNames=["SentTimestamp"],
-                VisibilityTimeout=60,
-            ).get("Messages", [])
-            if not messages:
-                break
-            for message in messages:
-                at = int(message.get("Attributes", {}).get("SentTimestamp", time.time() * 1000)) / 1000
-                ledger.settle(_request_id(message, ledger, dead=dead), at, dead=dead)
-            sqs.delete_message_batch(
-                QueueUrl=url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-            )
+
+        def settle(message: dict[str, Any], dead: bool = dead) -> None:
+            at = int(message.get("Attributes", {}).get("SentTimestamp", time.time() * 1000)) / 1000
+            ledger.settle(_request_id(message, ledger, dead=dead), at, dead=dead)
+
+        drain(sqs, url, settle)
 
 
 def _request_id(message: Mapping[str, Any], ledger: Ledger, *, dead: bool) -> str | None:
