@@ -5,6 +5,7 @@ the item that won (ReturnValuesOnConditionCheckFailure=ALL_OLD), so the retry ne
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -48,12 +49,19 @@ class Written:
 
 class CapacityTable:
     def __init__(
-        self, dynamodb: DynamoDBClient, table: str, key: str, *, epoch_s: Callable[[], float] = time.time
+        self,
+        dynamodb: DynamoDBClient,
+        table: str,
+        key: str,
+        *,
+        epoch_s: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._dynamodb = dynamodb
         self._table = table
         self._key = key
         self._epoch_s = epoch_s
+        self._sleep = sleep
 
     def read(self) -> RouteState | None:
         item = self._dynamodb.get_item(
@@ -68,7 +76,11 @@ class CapacityTable:
     ) -> Written:
         """Writes `decide(current)` if the item is still `current`; on a conflict decides again from the
         item that won. `decide` returning None (or the state it was given) writes nothing."""
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
+            if attempt:
+                # A short jittered pause after a lost write: writers that collided do not collide again
+                # in lockstep (up to about 0.25 s in all over the attempts).
+                self._sleep(random.uniform(0, 0.002 * 2**attempt))
             new = decide(current)
             if new is None or new is current:
                 return Written(current, wrote=False)

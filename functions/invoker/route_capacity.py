@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Collection, Mapping
 
     from invoker.endpoint_capacity import CapacityReading
 
@@ -62,6 +62,13 @@ class RouteState:
         # Every write drops lapsed leases: that is what frees a crashed instance's slots for good.
         kept = self.live_leases(now_ms) if leases is None else leases
         return dataclasses.replace(self, version=self.version + 1, leases=kept, **changes)  # type: ignore[arg-type]
+
+    def without(self, lease_ids: Collection[str], now_ms: int) -> RouteState:
+        """These leases dropped (the same state when none of them is held)."""
+        if not any(lease_id in self.leases for lease_id in lease_ids):
+            return self
+        leases = {k: lease for k, lease in self.live_leases(now_ms).items() if k not in lease_ids}
+        return self._next(now_ms, leases)
 
     def with_lease(self, lease_id: str, want: int, expires_ms: int, now_ms: int) -> tuple[RouteState, int]:
         """Up to `want` slots, never more than are free; 0 slots writes nothing (the same state back)."""

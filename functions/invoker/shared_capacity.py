@@ -89,6 +89,9 @@ class RouteBudget:
         self._rng = rng
         self._sleep = sleep
         self._now = epoch_ms
+        # Leases this instance could not return (a write that kept losing): its next lease write drops
+        # them, so they do not hold the route's slots until they lapse (the Lambda's whole timeout).
+        self._unreturned: set[str] = set()
 
     # -- a batch's start -------------------------------------------------------------------------------
     def admit(self, records: int, remaining_ms: Callable[[], int] | None, deadline_ms: int) -> Admission:
@@ -131,11 +134,14 @@ class RouteBudget:
                 nonlocal granted
                 if current is None:
                     return None
-                new, granted = current.with_lease(lease_id, want, expires, self._now())
+                base = current.without(self._unreturned, self._now())
+                new, granted = base.with_lease(lease_id, want, expires, self._now())
                 return new
 
             written = self._table.update(state, decide)
-            if written.wrote and written.state is not None:
+            if written.wrote:
+                self._unreturned.clear()  # that write dropped them, whether or not it granted a slot
+            if written.wrote and written.state is not None and granted > 0:
                 lease = RouteLease(self, lease_id, granted, written.state, wanted=want, records=records)
                 self._log.info(
                     "capacity lease",
@@ -266,8 +272,9 @@ class RouteBudget:
                 ),
             )
         except Exception as exc:
+            self._unreturned.add(lease.lease_id)
             self._log.warning(
-                "capacity lease not returned (it lapses by itself)",
+                "capacity lease not returned (this instance's next lease drops it)",
                 extra={"error_code": error_code(exc), "error": str(exc)[:500]},
             )
             return None

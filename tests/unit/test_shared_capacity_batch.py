@@ -210,6 +210,7 @@ def test_a_describe_failure_or_a_missing_variant_falls_back_and_the_next_batch_t
 def test_a_lease_return_failure_is_logged_never_raised(dynamodb: DynamoDBClient) -> None:
     # GIVEN a table that answers the lease, then refuses the return
     calls: list[str] = []
+    failing = [True]
 
     class FailsOnReturn:
         def __getattr__(self, name: str) -> Any:
@@ -217,19 +218,30 @@ def test_a_lease_return_failure_is_logged_never_raised(dynamodb: DynamoDBClient)
 
             def call(**kwargs: Any) -> Any:
                 calls.append(name)
-                if name == "put_item" and calls.count("put_item") > 2:  # created, leased, then the return
+                # created, leased, then every write of the batch (its give-back and its return) fails
+                if failing[0] and name == "put_item" and calls.count("put_item") > 2:
                     raise client_error("InternalServerError", "PutItem")
                 return method(**kwargs)
 
             return call
 
     harness = SharedHarness(FailsOnReturn(), FakeSageMaker(2), FakeRuntime())
-    # WHEN the batch ends THEN it still succeeds, and the unreturned lease is left to lapse
+    # WHEN the batch ends THEN it still succeeds, and the failure is logged with its code
     assert harness.run(2) == set()
     assert (
-        harness.log.find("capacity lease not returned (it lapses by itself)")[0]["error_code"]
+        harness.log.find("capacity lease not returned (this instance's next lease drops it)")[0]["error_code"]
         == "InternalServerError"
     )
+    held = CapacityTable(dynamodb, TABLE, KEY).read()
+    assert held is not None
+    assert len(held.leases) == 1  # the unreturned lease still holds its slots
+    # AND once the table answers again, the instance's next lease write drops it, rather than leaving it
+    # to hold its slots until the Lambda's timeout
+    failing[0] = False
+    assert harness.run(2) == set()
+    after = CapacityTable(dynamodb, TABLE, KEY).read()
+    assert after is not None
+    assert after.leases == {}
 
 
 def test_a_throttle_halves_the_route_limit_and_the_batch_cap(dynamodb: DynamoDBClient) -> None:
